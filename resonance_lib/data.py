@@ -1,0 +1,319 @@
+"""Corpora, tokenizers, batch sampling and the seeds' synthetic toy task.
+
+Corpora are found by name. Look-up order, first hit wins:
+
+1. each directory in ``RESONANCE_DATA_DIR`` (colon-separated), as ``<dir>/<corpus>/<file>``;
+2. the download cache (``data/`` in a source checkout, else ``~/.cache/resonance_lib``);
+3. a download into the cache: the canonical raw URL for tinyshakespeare, the Hugging Face
+   ``datasets`` copy of ``Salesforce/wikitext`` for WikiText.
+
+Offline and not found, :class:`CorpusNotFoundError` names every place tried and how to supply the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_cache_dir() -> Path:
+    """``data/`` beside the package in a source checkout, else ``~/.cache/resonance_lib``."""
+    if (PACKAGE_ROOT / "pyproject.toml").exists():
+        return PACKAGE_ROOT / "data"
+    return Path.home() / ".cache" / "resonance_lib"
+
+
+@dataclass(frozen=True)
+class CorpusSpec:
+    """Where a corpus lives: one file per split under ``<dir>/<name>/``."""
+
+    name: str
+    files: dict[str, str]  # split -> file name; a single "all" file is split 90/10 like nanoGPT
+    url: str | None = None  # canonical download URL for an "all" file
+    hf_config: str | None = None  # datasets.load_dataset("Salesforce/wikitext", hf_config)
+
+
+CORPORA: dict[str, CorpusSpec] = {
+    "tinyshakespeare": CorpusSpec(
+        "tinyshakespeare",
+        {"all": "input.txt"},
+        url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+    ),
+    "wikitext-2": CorpusSpec(
+        "wikitext-2", {"train": "train.txt", "val": "validation.txt"}, hf_config="wikitext-2-raw-v1"
+    ),
+    "wikitext-103": CorpusSpec(
+        "wikitext-103", {"train": "train.txt", "val": "validation.txt"}, hf_config="wikitext-103-raw-v1"
+    ),
+}
+
+
+class CorpusNotFoundError(FileNotFoundError):
+    """A corpus is in none of the places looked at and could not be downloaded."""
+
+
+@dataclass
+class Corpus:
+    name: str
+    train: str
+    val: str
+
+
+def search_dirs(data_dirs: list[str | Path] | None = None) -> list[Path]:
+    """Directories searched, in order: ``data_dirs`` (or ``RESONANCE_DATA_DIR``), then the cache."""
+    if data_dirs is None:
+        data_dirs = [d for d in os.environ.get("RESONANCE_DATA_DIR", "").split(":") if d]
+    return [Path(d).expanduser() for d in data_dirs] + [default_cache_dir()]
+
+
+def _find(spec: CorpusSpec, dirs: list[Path]) -> Path | None:
+    for d in dirs:
+        if all((d / spec.name / f).is_file() for f in spec.files.values()):
+            return d / spec.name
+    return None
+
+
+def download_file(url: str, dest: Path) -> Path:
+    """Fetch ``url`` (http(s):// or file://) to ``dest`` atomically (temp file, then rename)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(url, timeout=60) as response, tempfile.NamedTemporaryFile(
+        dir=dest.parent, delete=False
+    ) as tmp:
+        shutil.copyfileobj(response, tmp)
+    os.replace(tmp.name, dest)
+    return dest
+
+
+def _download_wikitext(spec: CorpusSpec, dest_dir: Path) -> None:
+    from datasets import load_dataset  # heavy import, only when needed
+
+    splits = {"train": "train", "val": "validation"}
+    ds = load_dataset("Salesforce/wikitext", spec.hf_config)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for split, hf_split in splits.items():
+        (dest_dir / spec.files[split]).write_text("".join(ds[hf_split]["text"]), encoding="utf-8")
+
+
+def corpus_dir(name: str, data_dirs: list[str | Path] | None = None, download: bool = True,
+               url: str | None = None) -> Path:
+    """The directory holding corpus ``name``'s files, downloading it into the cache if allowed."""
+    if name not in CORPORA:
+        raise ValueError(f"corpus={name!r} is not known; allowed: {sorted(CORPORA)}")
+    spec = CORPORA[name]
+    dirs = search_dirs(data_dirs)
+    found = _find(spec, dirs)
+    if found is not None:
+        return found
+    tried = [str(d / spec.name / f) for d in dirs for f in spec.files.values()]
+    dest = default_cache_dir() / spec.name
+    error = "downloading was switched off (download=False)"
+    if download:
+        try:
+            if spec.hf_config is not None:
+                _download_wikitext(spec, dest)
+                tried.append(f'datasets.load_dataset("Salesforce/wikitext", "{spec.hf_config}")')
+            else:
+                tried.append(url or spec.url)
+                download_file(url or spec.url, dest / spec.files["all"])
+            return dest
+        except Exception as exc:  # noqa: BLE001 - reported below with every place tried
+            error = f"download failed: {type(exc).__name__}: {exc}"
+    how = (f"fetch {spec.url} " if spec.url else f'run datasets.load_dataset("Salesforce/wikitext", '
+           f'"{spec.hf_config}") and write each split as text ')
+    raise CorpusNotFoundError(
+        f"corpus {name!r} not found ({error}). Tried:\n  " + "\n  ".join(tried)
+        + f"\nTo supply it offline, {how}into <dir>/{spec.name}/ as {list(spec.files.values())} and set "
+        "RESONANCE_DATA_DIR=<dir> (several directories may be joined with ':')."
+    )
+
+
+def load_corpus(name: str, data_dirs: list[str | Path] | None = None, download: bool = True,
+                url: str | None = None) -> Corpus:
+    """Train and validation text of corpus ``name``; a single file is split first 90% / last 10%."""
+    spec = CORPORA.get(name)
+    directory = corpus_dir(name, data_dirs, download=download, url=url)
+    if "all" in spec.files:
+        text = (directory / spec.files["all"]).read_text(encoding="utf-8")
+        n = int(0.9 * len(text))
+        return Corpus(name, text[:n], text[n:])
+    read = {split: (directory / f).read_text(encoding="utf-8") for split, f in spec.files.items()}
+    return Corpus(name, read["train"], read["val"])
+
+
+# ----------------------------------------------------------------------------- tokenizers
+
+
+class CharTokenizer:
+    """One id per distinct character of the training text (nanoGPT's shakespeare_char)."""
+
+    kind = "char"
+
+    def __init__(self, chars: list[str]):
+        self.itos = list(chars)
+        self.stoi = {c: i for i, c in enumerate(self.itos)}
+
+    @classmethod
+    def fit(cls, text: str) -> CharTokenizer:
+        return cls(sorted(set(text)))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        missing = sorted(set(text) - self.stoi.keys())
+        if missing:
+            raise ValueError(f"text has characters outside the vocabulary: {missing[:10]}")
+        return [self.stoi[c] for c in text]
+
+    def decode(self, ids) -> str:
+        return "".join(self.itos[int(i)] for i in ids)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"kind": self.kind, "itos": self.itos}), encoding="utf-8")
+
+
+WORD_PATTERN = re.compile(r"<unk>|\w+|[^\w\s]|\n")
+
+
+class WordTokenizer:
+    """Words, single punctuation marks and newlines; the ``max_vocab`` most frequent, rest ``<unk>``.
+
+    ``decode`` joins tokens with single spaces, so ``encode(decode(ids)) == ids`` holds for any ids,
+    while ``decode(encode(text))`` normalises spacing.
+    """
+
+    kind = "word"
+    unk = "<unk>"
+
+    def __init__(self, itos: list[str]):
+        if not itos or itos[0] != self.unk:
+            raise ValueError(f"WordTokenizer vocabulary must start with {self.unk!r}")
+        self.itos = list(itos)
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+
+    @classmethod
+    def fit(cls, text: str, max_vocab: int = 10_000) -> WordTokenizer:
+        if max_vocab < 2:
+            raise ValueError(f"max_vocab={max_vocab} must be at least 2 (<unk> and one word)")
+        counts = Counter(WORD_PATTERN.findall(text))
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))  # ties broken alphabetically
+        return cls([cls.unk] + [w for w, _ in ranked[: max_vocab - 1]])
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def tokenize(self, text: str) -> list[str]:
+        return WORD_PATTERN.findall(text)
+
+    def encode(self, text: str) -> list[int]:
+        return [self.stoi.get(w, 0) for w in self.tokenize(text)]
+
+    def decode(self, ids) -> str:
+        return re.sub(r" ?\n ?", "\n", " ".join(self.itos[int(i)] for i in ids))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"kind": self.kind, "itos": self.itos}), encoding="utf-8")
+
+
+def load_tokenizer(path: str | Path) -> CharTokenizer | WordTokenizer:
+    state = json.loads(Path(path).read_text(encoding="utf-8"))
+    kinds = {"char": CharTokenizer, "word": WordTokenizer}
+    if state.get("kind") not in kinds:
+        raise ValueError(f"tokenizer kind={state.get('kind')!r} in {path}; allowed: {sorted(kinds)}")
+    return kinds[state["kind"]](state["itos"])
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+class TokenData:
+    """Train/val token streams and random-window batch sampling (nanoGPT's ``get_batch``)."""
+
+    def __init__(self, train: torch.Tensor, val: torch.Tensor, tokenizer):
+        self.train, self.val, self.tokenizer = train, val, tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    def get_batch(self, split: str, batch_size: int, block_size: int,
+                  generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+        """``x[b] = tokens[i_b : i_b+T]``, ``y[b] = tokens[i_b+1 : i_b+T+1]``, ``i_b`` uniform."""
+        if split not in ("train", "val"):
+            raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
+        data = self.train if split == "train" else self.val
+        if len(data) <= block_size:
+            raise ValueError(f"block_size={block_size} needs more than {len(data)} {split} tokens")
+        ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+        offsets = torch.arange(block_size)
+        x = data[ix[:, None] + offsets]
+        y = data[ix[:, None] + offsets + 1]
+        return x.to(device), y.to(device)
+
+
+def prepare(corpus: str = "tinyshakespeare", tokenizer: str = "char", max_vocab: int = 10_000,
+            data_dirs: list[str | Path] | None = None, download: bool = True) -> TokenData:
+    """Load ``corpus``, fit a tokenizer on its training split and encode both splits."""
+    text = load_corpus(corpus, data_dirs, download=download)
+    if tokenizer == "char":
+        tok = CharTokenizer.fit(text.train + text.val)  # nanoGPT builds the vocabulary on all text
+    elif tokenizer == "word":
+        tok = WordTokenizer.fit(text.train, max_vocab=max_vocab)
+    else:
+        raise ValueError(f"tokenizer={tokenizer!r}; allowed: 'char', 'word'")
+    as_tensor = lambda s: torch.tensor(tok.encode(s), dtype=torch.long)  # noqa: E731
+    return TokenData(as_tensor(text.train), as_tensor(text.val), tok)
+
+
+# ----------------------------------------------------------------------------- toy task
+
+
+class SequenceReconstruction:
+    """The seeds' toy task: reconstruct random token sequences, as a seeded batch source.
+
+    ``mode="identity"`` is the seeds' form: target = input (a causal model only has to echo the current
+    token). ``mode="copy"`` needs attention: the model reads ``s``, a separator, then must emit ``s``
+    again; only the copied half is scored (other targets are ``-100``, ignored by the loss).
+    Without a ``generator``, train and validation batches come from two streams seeded from ``seed``.
+    """
+
+    def __init__(self, vocab_size: int = 128, seq_len: int = 32, mode: str = "identity", seed: int = 0):
+        if mode not in ("identity", "copy"):
+            raise ValueError(f"mode={mode!r}; allowed: 'identity', 'copy'")
+        if vocab_size < 2 or seq_len < 1:
+            raise ValueError(f"vocab_size={vocab_size} must be >= 2 and seq_len={seq_len} >= 1")
+        self.mode, self.seq_len, self.seed = mode, seq_len, seed
+        self.n_symbols = vocab_size - 1 if mode == "copy" else vocab_size  # copy reserves a separator
+        self.vocab_size = vocab_size
+        self.block_size = 2 * seq_len if mode == "copy" else seq_len
+        self._streams = {"train": torch.Generator().manual_seed(seed),
+                         "val": torch.Generator().manual_seed(seed + 1)}
+
+    def get_batch(self, split: str, batch_size: int, block_size: int | None = None,
+                  generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+        if split not in ("train", "val"):
+            raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
+        if block_size is not None and block_size < self.block_size:
+            raise ValueError(f"block_size={block_size} is shorter than this task's {self.block_size}")
+        generator = generator if generator is not None else self._streams[split]
+        s = torch.randint(self.n_symbols, (batch_size, self.seq_len), generator=generator)
+        if self.mode == "identity":
+            return s.to(device), s.clone().to(device)
+        sep = torch.full((batch_size, 1), self.vocab_size - 1)
+        z = torch.cat([s, sep, s], dim=1)
+        x, y = z[:, :-1], z[:, 1:].clone()
+        y[:, : self.seq_len] = -100  # the random prefix and separator cannot be predicted
+        return x.to(device), y.to(device)

@@ -1,0 +1,130 @@
+"""Grids of (variant × seed) training runs as one tidy DataFrame, and their summary with 95% intervals.
+
+Every run of a grid sees the same data, the same steps and the same eval batches; seed ``s`` sets both
+the model initialisation and the batch order, so variants are compared *paired by seed*.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+from scipy import stats
+
+from .model import ResonanceConfig, ResonanceLM, count_params
+from .train import Callback, TrainConfig, resolve_device, train
+
+
+@dataclass
+class Variant:
+    """One arm of an experiment: a model config, optional callbacks, optional TrainConfig overrides."""
+
+    name: str
+    config: ResonanceConfig
+    callbacks: Callable[[], Sequence[Callback]] = tuple  # a factory: fresh callbacks for every run
+    train_overrides: dict = field(default_factory=dict)
+
+
+def git_commit() -> str:
+    """The current commit (short hash, ``+dirty`` if the tree has changes), or ``unknown``."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+@torch.no_grad()
+def inference_tokens_per_s(model: ResonanceLM, batch_size: int, device: torch.device, repeats: int = 5) -> float:
+    """Forward-only throughput on full-length random windows (eval mode, no grad)."""
+    model.eval()
+    T = model.config.block_size
+    x = torch.randint(model.config.vocab_size, (batch_size, T), device=device)
+    model(x)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        model(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return repeats * x.numel() / (time.perf_counter() - t0)
+
+
+def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
+             model_factory: Callable[[ResonanceConfig], torch.nn.Module] = ResonanceLM) -> pd.DataFrame:
+    """Train every variant with every seed; one row per (variant, seed, eval step).
+
+    Columns: variant, seed, step, the trainer's metrics, params, infer_tokens_per_s, device, commit.
+    """
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"variant names must be unique, got {names}")
+    if not seeds:
+        raise ValueError("seeds must name at least one seed")
+    device, commit, frames = resolve_device(train_config.device), git_commit(), []
+    for variant in variants:
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = model_factory(variant.config)
+            cfg = dataclasses.replace(train_config, seed=seed, **variant.train_overrides)
+            history = train(model, data, cfg, callbacks=list(variant.callbacks()))
+            history.insert(0, "seed", seed)
+            history.insert(0, "variant", variant.name)
+            history["params"] = count_params(model)
+            history["infer_tokens_per_s"] = inference_tokens_per_s(model, cfg.batch_size, device)
+            history["device"] = device_name(device)
+            history["commit"] = commit
+            frames.append(history)
+    return pd.concat(frames, ignore_index=True)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({torch.get_num_threads()} threads)"
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and the two-sided Student-t interval mean ± t_{n−1}·s/√n (NaN bounds when n < 2)."""
+    s = pd.Series(values, dtype=float)
+    mean, n = s.mean(), len(s)
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * s.std(ddof=1) / n**0.5
+    return mean, mean - half, mean + half
+
+
+def summarize(df: pd.DataFrame, baseline: str | None = "baseline", metric: str = "val_loss",
+              confidence: float = 0.95) -> pd.DataFrame:
+    """Final-step ``metric`` per variant: mean, interval, n, and the seed-paired difference to baseline."""
+    final = df[df["step"] == df.groupby(["variant", "seed"])["step"].transform("max")]
+    if baseline is not None and baseline not in set(final["variant"]):
+        raise ValueError(f"baseline={baseline!r} is not a variant; variants: {sorted(set(final['variant']))}")
+    base = final[final["variant"] == baseline].set_index("seed")[metric] if baseline else None
+    rows = []
+    for name, group in final.groupby("variant", sort=False):
+        mean, lo, hi = t_interval(group[metric], confidence)
+        row = {"variant": name, "n_seeds": len(group), f"{metric}_mean": mean, "ci_low": lo, "ci_high": hi}
+        every_eval = df[df["variant"] == name]  # throughput averaged over the whole run, not the last interval
+        for col in ("params", "tokens_per_s", "infer_tokens_per_s"):
+            if col in df:
+                row[col] = every_eval[col].mean()
+        if base is not None:
+            paired = group.set_index("seed")[metric] - base  # same seed: same init stream and batches
+            d_mean, d_lo, d_hi = t_interval(paired.dropna(), confidence)
+            row.update({"delta_mean": d_mean, "delta_ci_low": d_lo, "delta_ci_high": d_hi})
+            if "tokens_per_s" in df:
+                row["throughput_vs_baseline"] = row["tokens_per_s"] / df.loc[
+                    df["variant"] == baseline, "tokens_per_s"].mean()
+        rows.append(row)
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,201 @@
+"""A nanoGPT-style decoder that every resonance component plugs into as a config switch.
+
+With every switch at its default, ``ResonanceLM`` is the baseline: token + learned position embedding,
+``n_layer`` pre-norm blocks ``x ← x + Attn(LN(x))``, ``x ← x + MLP(LN(x))``, a final LayerNorm and a
+language-model head tied to the token embedding, initialised as nanoGPT does
+(N(0, 0.02), residual projections N(0, 0.02/√(2·n_layer))). After Karpathy's nanoGPT ``model.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class ResonanceConfig:
+    """Sizes of the model; the resonance switches are added beside them, each validated here."""
+
+    vocab_size: int = 65
+    block_size: int = 256
+    n_layer: int = 6
+    n_head: int = 6
+    n_embd: int = 384
+    dropout: float = 0.0
+    bias: bool = False
+    ffn_hidden: int | None = None  # hidden width of the MLP; None means 4·n_embd
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        if self.ffn_hidden is not None and (not isinstance(self.ffn_hidden, int) or self.ffn_hidden < 1):
+            raise ValueError(f"ffn_hidden={self.ffn_hidden!r} must be a positive integer or None (4·n_embd)")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}; "
+                f"allowed n_head values divide n_embd, e.g. {[h for h in range(1, 17) if self.n_embd % h == 0]}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"bias={self.bias!r} must be True or False")
+
+    @property
+    def mlp_hidden(self) -> int:
+        return self.ffn_hidden if self.ffn_hidden is not None else 4 * self.n_embd
+
+
+class CausalSelfAttention(nn.Module):
+    """softmax(QKᵀ/√d_h + causal mask)·V per head, through ``F.scaled_dot_product_attention``."""
+
+    def __init__(self, config: ResonanceConfig):
+        super().__init__()
+        self.n_head, self.dropout = config.n_head, config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
+        )
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """c_proj(GELU(c_fc(x))), hidden width ``config.mlp_hidden``."""
+
+    def __init__(self, config: ResonanceConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, config.mlp_hidden, bias=config.bias)
+        self.c_proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm block: x ← x + Attn(LN₁(x)); x ← x + MLP(LN₂(x))."""
+
+    def __init__(self, config: ResonanceConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class ResonanceLM(nn.Module):
+    """Decoder-only language model; ``forward(idx, targets)`` returns ``(logits, loss)``."""
+
+    def __init__(self, config: ResonanceConfig):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):  # GPT-2: scale residual projections by 1/√(2·n_layer)
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}")
+        pos = torch.arange(T, device=idx.device)
+        x = self.drop(self.wte(idx) + self.wpe(pos))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))
+        loss = None
+        if targets is not None:  # cross-entropy over scored positions; targets of -100 are ignored
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample ``max_new_tokens`` tokens autoregressively (context cropped to block_size)."""
+        if temperature <= 0:
+            raise ValueError(f"temperature={temperature} must be > 0")
+        for _ in range(max_new_tokens):
+            logits, _ = self(idx[:, -self.config.block_size:])
+            logits = logits[:, -1, :] / temperature
+            if top_k is not None:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float("inf")
+            probs = F.softmax(logits, dim=-1)
+            idx = torch.cat([idx, torch.multinomial(probs, 1, generator=generator)], dim=1)
+        return idx
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of distinct trainable parameters (a tied weight is counted once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def config_params(config: ResonanceConfig) -> int:
+    """Parameter count of ``ResonanceLM(config)``, built on the meta device (no memory, no init cost)."""
+    with torch.device("meta"):
+        return count_params(ResonanceLM(config))
+
+
+def match_params(config: ResonanceConfig, target_params: int, tolerance: float = 0.02) -> ResonanceConfig:
+    """Resize ``config`` so its parameter count is within ``tolerance`` (relative) of ``target_params``.
+
+    The parameter count is affine in the MLP hidden width h: P(h) = P₀ + h·slope. Widths are tried
+    nearest-first (the given width, then multiples of n_head around it); for each, h is solved from
+    P(h) = target, and the first width where h lands in [width, 8·width] within tolerance wins. Everything else
+    (switches, depth, heads) is kept.
+    """
+    if target_params < 1:
+        raise ValueError(f"target_params={target_params} must be positive")
+    if not 0 < tolerance < 1:
+        raise ValueError(f"tolerance={tolerance} must be in (0, 1)")
+    step = config.n_head
+    widths = sorted({max(step, config.n_embd + d * step) for d in range(-256, 257)},
+                    key=lambda w: (abs(w - config.n_embd), w))
+    for width in widths:
+        base = dataclasses.replace(config, n_embd=width, ffn_hidden=1)
+        p1 = config_params(base)
+        slope = config_params(dataclasses.replace(base, ffn_hidden=2)) - p1
+        hidden = round(1 + (target_params - p1) / slope)
+        if not width <= hidden <= 8 * width:
+            continue
+        candidate = dataclasses.replace(base, ffn_hidden=hidden)
+        if abs(config_params(candidate) - target_params) <= tolerance * target_params:
+            return candidate
+    raise ValueError(
+        f"no width near n_embd={config.n_embd} gets within {tolerance:.1%} of target_params={target_params}"
+    )

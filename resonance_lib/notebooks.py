@@ -1,0 +1,104 @@
+"""Execute the notebooks headless with papermill: ``python -m resonance_lib.notebooks --profile smoke``.
+
+One line per notebook (time, ok/FAILED); on failure the notebook, the cell and the error. ``cpu`` and
+``gpu`` runs write the executed notebooks in place and their figures to ``figures/``; a ``smoke`` run
+writes both to a temporary directory, so it never overwrites committed results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import PACKAGE_ROOT
+from .profiles import PROFILES, check_profile
+
+NOTEBOOK_DIR = PACKAGE_ROOT / "notebooks"
+FIGURE_DIR = PACKAGE_ROOT / "figures"
+
+
+@dataclass
+class NotebookResult:
+    notebook: Path
+    output: Path
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def find_notebooks(names: list[str] | None = None, notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
+    """All ``NN_*.ipynb`` in order, or those whose file name starts with one of ``names`` ("01", "01_delta…")."""
+    available = sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not names:
+        return available
+    chosen = []
+    for name in names:
+        hits = [p for p in available if p.name.startswith(name) or p.stem == name]
+        if not hits:
+            raise ValueError(f"notebook {name!r} not found in {notebook_dir}; available: {[p.name for p in available]}")
+        chosen.extend(h for h in hits if h not in chosen)
+    return chosen
+
+
+def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, timeout: int,
+                 parameters: dict | None = None) -> NotebookResult:
+    """Execute one notebook with kernel ``python3`` in its own folder, injecting PROFILE and FIG_DIR."""
+    import papermill as pm  # heavy import, only when running notebooks
+
+    output = Path(output_dir) / notebook.name
+    params = {"PROFILE": profile, "FIG_DIR": str(Path(fig_dir).resolve()), **(parameters or {})}
+    start = time.perf_counter()
+    error = None
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters=params, kernel_name="python3",
+                            cwd=str(notebook.parent), execution_timeout=timeout, progress_bar=False)
+    except pm.PapermillExecutionError as exc:
+        error = f"cell {exc.exec_count} (index {exc.cell_index}): {exc.ename}: {exc.evalue}"
+    except Exception as exc:  # noqa: BLE001 - kernel death, timeouts: reported, never hidden
+        error = f"{type(exc).__name__}: {exc}"
+    return NotebookResult(notebook, output, time.perf_counter() - start, error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m resonance_lib.notebooks", description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="notebooks to run (prefix such as 01); default: all")
+    parser.add_argument("--profile", default="cpu", help=f"one of {PROFILES} (default cpu)")
+    parser.add_argument("--output-dir", type=Path, help="executed notebooks (default: in place; smoke: a temp dir)")
+    parser.add_argument("--fig-dir", type=Path, help="figures and CSVs (default: figures/; smoke: a temp dir)")
+    parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 600 smoke, 7200 else)")
+    args = parser.parse_args(argv)
+    try:
+        profile = check_profile(args.profile)
+        notebooks = find_notebooks(args.names)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not notebooks:
+        parser.error(f"no notebooks found in {NOTEBOOK_DIR}")
+    scratch = Path(tempfile.mkdtemp(prefix="resonance-smoke-")) if profile == "smoke" else None
+    output_dir = args.output_dir or (scratch / "notebooks" if scratch else NOTEBOOK_DIR)
+    fig_dir = args.fig_dir or (scratch / "figures" if scratch else FIGURE_DIR)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    timeout = args.timeout or (600 if profile == "smoke" else 7200)
+    print(f"profile={profile} notebooks -> {output_dir} figures -> {fig_dir}", flush=True)
+    results = []
+    for notebook in notebooks:
+        result = run_notebook(notebook, profile, output_dir, fig_dir, timeout)
+        status = "ok" if result.ok else "FAILED"
+        print(f"{result.seconds:8.1f}s  {status:6s}  {notebook.name}", flush=True)
+        if not result.ok:
+            print(f"          {notebook.name}, {result.error}\n          executed copy: {result.output}", flush=True)
+        results.append(result)
+    failed = [r for r in results if not r.ok]
+    print(f"notebooks: {len(results) - len(failed)} ok, {len(failed)} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Seaborn/matplotlib helpers. Every figure is saved as PNG next to the CSV of the table behind it,
+and carries a stamp naming the profile, device, seeds and commit it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Where a figure's numbers came from."""
+
+    profile: str
+    device: str
+    seeds: tuple[int, ...]
+    commit: str
+
+    def __str__(self) -> str:
+        return f"profile={self.profile} · device={self.device} · seeds={list(self.seeds)} · commit={self.commit}"
+
+
+def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp
+                ) -> tuple[Path, Path]:
+    """Stamp ``fig``, save it as ``<fig_dir>/<name>.png`` and ``table`` as ``<fig_dir>/<name>.csv``."""
+    fig_dir = Path(fig_dir)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    fig.text(0.5, 0.005, str(stamp), ha="center", va="bottom", fontsize=7, color="0.4")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    png, csv = fig_dir / f"{name}.png", fig_dir / f"{name}.csv"
+    fig.savefig(png, dpi=120)
+    table.to_csv(csv, index=False)
+    return png, csv
+
+
+def loss_curves(df: pd.DataFrame, metrics=("train_loss", "val_loss"), hue: str = "variant") -> plt.Figure:
+    """Loss against step, one panel per metric; the band is the 95% interval over seeds."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        sns.lineplot(data=df, x="step", y=metric, hue=hue, errorbar=("ci", 95), ax=ax)
+        ax.set_title(metric.replace("_", " "))
+        ax.set_ylabel("cross-entropy (nats)")
+    return fig
+
+
+def forest(summary: pd.DataFrame, label: str = "Δ val loss vs baseline (nats)") -> plt.Figure:
+    """Mean difference to the baseline with its 95% interval, one row per variant."""
+    rows = summary.dropna(subset=["delta_mean"]).reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(rows) + 1.2))
+    lo = rows["delta_mean"] - rows["delta_ci_low"]
+    hi = rows["delta_ci_high"] - rows["delta_mean"]
+    ax.errorbar(rows["delta_mean"], range(len(rows)), xerr=[lo.fillna(0), hi.fillna(0)], fmt="o", capsize=3)
+    ax.axvline(0, color="0.5", lw=1, ls="--")
+    ax.set_yticks(range(len(rows)), rows["variant"])
+    ax.invert_yaxis()
+    ax.set_xlabel(label)
+    return fig
+
+
+def save_table(table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp) -> Path:
+    """Write ``table`` as ``<fig_dir>/<name>.csv`` with the stamp's fields as extra columns."""
+    fig_dir = Path(fig_dir)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    stamped = table.assign(profile=stamp.profile, device=stamp.device,
+                           seeds=" ".join(map(str, stamp.seeds)), commit=stamp.commit)
+    path = fig_dir / f"{name}.csv"
+    stamped.to_csv(path, index=False)
+    return path

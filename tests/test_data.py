@@ -1,0 +1,124 @@
+import pytest
+import torch
+
+from resonance_lib import data
+from resonance_lib.data import (
+    CharTokenizer,
+    CorpusNotFoundError,
+    SequenceReconstruction,
+    TokenData,
+    WordTokenizer,
+    load_corpus,
+    load_tokenizer,
+)
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No RESONANCE_DATA_DIR and an empty cache, so only what a test supplies can be found."""
+    monkeypatch.delenv("RESONANCE_DATA_DIR", raising=False)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(data, "default_cache_dir", lambda: cache)
+    return cache
+
+
+def test_unknown_corpus_names_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"corpus='shakespeare'.*tinyshakespeare"):
+        load_corpus("shakespeare")
+
+
+def test_missing_file_offline_lists_every_place_tried(isolated, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    with pytest.raises(CorpusNotFoundError) as info:
+        load_corpus("tinyshakespeare", data_dirs=[a, b], download=False)
+    message = str(info.value)
+    for place in (a, b, isolated):
+        assert str(place / "tinyshakespeare" / "input.txt") in message
+    assert "RESONANCE_DATA_DIR" in message and "download=False" in message
+
+
+def test_failed_download_is_reported_with_the_url(isolated, tmp_path):
+    missing = (tmp_path / "nowhere.txt").as_uri()
+    with pytest.raises(CorpusNotFoundError, match="download failed") as info:
+        load_corpus("tinyshakespeare", data_dirs=[], url=missing)
+    assert missing in str(info.value)
+
+
+def test_download_path_on_a_file_url(isolated, tmp_path, tiny_text):
+    source = tmp_path / "served" / "input.txt"
+    source.parent.mkdir()
+    source.write_text(tiny_text)
+    corpus = load_corpus("tinyshakespeare", data_dirs=[], url=source.as_uri())
+    assert (isolated / "tinyshakespeare" / "input.txt").read_text() == tiny_text  # cached
+    n = int(0.9 * len(tiny_text))
+    assert corpus.train == tiny_text[:n] and corpus.val == tiny_text[n:]  # nanoGPT's 90/10 split
+    again = load_corpus("tinyshakespeare", data_dirs=[], download=False)  # now found in the cache
+    assert again.train == corpus.train
+
+
+def test_env_directories_searched_in_order(isolated, tmp_path, monkeypatch):
+    for name, text in (("first", "one"), ("second", "two")):
+        (tmp_path / name / "tinyshakespeare").mkdir(parents=True)
+        (tmp_path / name / "tinyshakespeare" / "input.txt").write_text(text * 100)
+    monkeypatch.setenv("RESONANCE_DATA_DIR", f"{tmp_path / 'missing'}:{tmp_path / 'second'}:{tmp_path / 'first'}")
+    assert load_corpus("tinyshakespeare", download=False).train.startswith("two")
+
+
+def test_shared_tinyshakespeare_is_found():
+    corpus = load_corpus("tinyshakespeare", download=False)
+    assert corpus.train.startswith("First Citizen") and len(corpus.train) + len(corpus.val) == 1_115_394
+
+
+def test_char_tokenizer_round_trip(tmp_path, tiny_text):
+    tok = CharTokenizer.fit(tiny_text)
+    assert tok.decode(tok.encode(tiny_text)) == tiny_text
+    tok.save(tmp_path / "tok.json")
+    again = load_tokenizer(tmp_path / "tok.json")
+    assert isinstance(again, CharTokenizer) and again.encode(tiny_text) == tok.encode(tiny_text)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        tok.encode("Z")
+
+
+def test_word_tokenizer_round_trip_and_unk(tmp_path, tiny_text):
+    tok = WordTokenizer.fit(tiny_text, max_vocab=8)
+    assert tok.vocab_size == 8 and tok.itos[0] == "<unk>"
+    ids = tok.encode(tiny_text)
+    assert 0 in ids  # rare words map to <unk>
+    assert tok.encode(tok.decode(ids)) == ids
+    full = WordTokenizer.fit(tiny_text)
+    assert full.decode(full.encode("Speak, speak.\n")) == "Speak , speak .\n"
+    full.save(tmp_path / "w.json")
+    assert load_tokenizer(tmp_path / "w.json").itos == full.itos
+    with pytest.raises(ValueError, match="max_vocab"):
+        WordTokenizer.fit(tiny_text, max_vocab=1)
+
+
+def test_batches_are_shifted_windows_and_seeded(tiny_text):
+    tok = CharTokenizer.fit(tiny_text)
+    ids = torch.tensor(tok.encode(tiny_text))
+    td = TokenData(ids, ids, tok)
+    x, y = td.get_batch("train", 4, 16, generator=torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 16)
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    x2, _ = td.get_batch("train", 4, 16, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, x2)
+    with pytest.raises(ValueError, match="split='test'"):
+        td.get_batch("test", 4, 16)
+    with pytest.raises(ValueError, match="block_size"):
+        td.get_batch("train", 4, len(ids))
+
+
+def test_sequence_reconstruction_modes():
+    ident = SequenceReconstruction(vocab_size=16, seq_len=8, mode="identity", seed=3)
+    x, y = ident.get_batch("train", 5)
+    assert torch.equal(x, y) and x.max() < 16
+    copy = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy", seed=3)
+    x, y = copy.get_batch("train", 5)
+    assert x.shape == (5, 16) and (x[:, 8] == 15).all()  # the separator is the last id
+    assert (y[:, :8] == -100).all() and torch.equal(y[:, 8:], x[:, :8])  # copy the prefix back
+    same = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy", seed=3).get_batch("train", 5)
+    assert torch.equal(same[0], x)
+    with pytest.raises(ValueError, match="mode='reverse'"):
+        SequenceReconstruction(mode="reverse")
+    with pytest.raises(ValueError, match="block_size=8"):
+        copy.get_batch("train", 2, block_size=8)

@@ -1,0 +1,41 @@
+import pandas as pd
+import pytest
+from scipy import stats
+
+from resonance_lib.data import SequenceReconstruction
+from resonance_lib.experiments import Variant, run_grid, summarize, t_interval
+from resonance_lib.model import ResonanceConfig
+from resonance_lib.profiles import check_profile, pick
+from resonance_lib.train import TrainConfig
+
+
+def test_t_interval_matches_the_textbook_formula():
+    values = [1.0, 2.0, 4.0]
+    mean, lo, hi = t_interval(values)
+    half = stats.t.ppf(0.975, 2) * pd.Series(values).std() / 3**0.5
+    assert mean == pytest.approx(7 / 3) and lo == pytest.approx(mean - half) and hi == pytest.approx(mean + half)
+
+
+def test_run_grid_and_paired_summary():
+    task = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy")
+    small = ResonanceConfig(vocab_size=16, block_size=16, n_layer=1, n_head=2, n_embd=16)
+    wide = ResonanceConfig(vocab_size=16, block_size=16, n_layer=1, n_head=2, n_embd=32)
+    cfg = TrainConfig(max_iters=4, batch_size=4, eval_interval=2, eval_iters=1, device="cpu", warmup_iters=0)
+    df = run_grid([Variant("baseline", small), Variant("wide", wide)], [0, 1], task, cfg)
+    assert set(df["variant"]) == {"baseline", "wide"} and set(df["seed"]) == {0, 1}
+    assert len(df) == 2 * 2 * 3 and {"params", "device", "commit", "infer_tokens_per_s"} <= set(df.columns)
+    summary = summarize(df).set_index("variant")
+    assert summary.loc["baseline", "delta_mean"] == 0.0
+    final = df[df["step"] == 4].pivot(index="seed", columns="variant", values="val_loss")
+    assert summary.loc["wide", "delta_mean"] == pytest.approx((final["wide"] - final["baseline"]).mean())
+    assert summary.loc["wide", "params"] > summary.loc["baseline", "params"]
+    with pytest.raises(ValueError, match="baseline='nope'"):
+        summarize(df, baseline="nope")
+    with pytest.raises(ValueError, match="unique"):
+        run_grid([Variant("a", small), Variant("a", small)], [0], task, cfg)
+
+
+def test_profiles():
+    assert pick("cpu", smoke=1, cpu=2, gpu=3) == 2
+    with pytest.raises(ValueError, match=r"PROFILE='laptop'.*'smoke', 'cpu', 'gpu'"):
+        check_profile("laptop")
