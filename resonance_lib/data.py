@@ -317,3 +317,53 @@ class SequenceReconstruction:
         x, y = z[:, :-1], z[:, 1:].clone()
         y[:, : self.seq_len] = -100  # the random prefix and separator cannot be predicted
         return x.to(device), y.to(device)
+
+
+class KeyValueOverwrite:
+    """A task that needs forgetting: a stream of key→value writes in which keys recur (later writes
+    overwrite earlier ones), then a query key; the answer is the *latest* value written for it.
+
+    Tokens: keys ``0..n_keys-1``, values ``n_keys..n_keys+n_values-1``, then the query marker. A sequence
+    is ``k₁ v₁ k₂ v₂ … k_n v_n ? q`` and only the last position is scored (target: the latest value of q);
+    every other target is ``-100``. The query is a key that occurs in the stream; ``overwritten_fraction``
+    says how often it was written more than once.
+    """
+
+    def __init__(self, n_keys: int = 8, n_values: int = 8, n_pairs: int = 16, seed: int = 0):
+        for name, value in (("n_keys", n_keys), ("n_values", n_values), ("n_pairs", n_pairs)):
+            if value < 1:
+                raise ValueError(f"{name}={value} must be a positive integer")
+        self.n_keys, self.n_values, self.n_pairs = n_keys, n_values, n_pairs
+        self.query_token = n_keys + n_values
+        self.vocab_size = n_keys + n_values + 1
+        self.block_size = 2 * n_pairs + 2
+        self._streams = {"train": torch.Generator().manual_seed(seed),
+                         "val": torch.Generator().manual_seed(seed + 1)}
+
+    def sample(self, batch_size: int, generator: torch.Generator):
+        """Keys (B, n), values (B, n), query (B,), answer token (B,), and whether q was overwritten (B,)."""
+        keys = torch.randint(self.n_keys, (batch_size, self.n_pairs), generator=generator)
+        values = torch.randint(self.n_values, (batch_size, self.n_pairs), generator=generator) + self.n_keys
+        pick = torch.randint(self.n_pairs, (batch_size,), generator=generator)
+        query = keys[torch.arange(batch_size), pick]
+        hits = keys == query[:, None]
+        last = (hits * torch.arange(1, self.n_pairs + 1)).argmax(dim=1)  # position of the latest write
+        answer = values[torch.arange(batch_size), last]
+        return keys, values, query, answer, hits.sum(1) > 1
+
+    def get_batch(self, split: str, batch_size: int, block_size: int | None = None,
+                  generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+        if split not in ("train", "val"):
+            raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
+        if block_size is not None and block_size < self.block_size:
+            raise ValueError(f"block_size={block_size} is shorter than this task's {self.block_size}")
+        keys, values, query, answer, _ = self.sample(batch_size, generator or self._streams[split])
+        stream = torch.stack([keys, values], dim=2).reshape(batch_size, 2 * self.n_pairs)
+        marker = torch.full((batch_size, 1), self.query_token)
+        x = torch.cat([stream, marker, query[:, None]], dim=1)
+        y = torch.full_like(x, -100)
+        y[:, -1] = answer
+        return x.to(device), y.to(device)
+
+    def overwritten_fraction(self, n: int = 10_000, seed: int = 0) -> float:
+        return self.sample(n, torch.Generator().manual_seed(seed))[4].float().mean().item()

@@ -60,17 +60,19 @@ def inference_tokens_per_s(model: ResonanceLM, batch_size: int, device: torch.de
 
 
 def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
-             model_factory: Callable[[ResonanceConfig], torch.nn.Module] = ResonanceLM) -> pd.DataFrame:
+             model_factory: Callable[[ResonanceConfig], torch.nn.Module] = ResonanceLM,
+             return_models: bool = False):
     """Train every variant with every seed; one row per (variant, seed, eval step).
 
     Columns: variant, seed, step, the trainer's metrics, params, infer_tokens_per_s, device, commit.
+    With ``return_models=True`` also returns ``{(variant, seed): trained model}`` (moved to the CPU).
     """
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ValueError(f"variant names must be unique, got {names}")
     if not seeds:
         raise ValueError("seeds must name at least one seed")
-    device, commit, frames = resolve_device(train_config.device), git_commit(), []
+    device, commit, frames, models = resolve_device(train_config.device), git_commit(), [], {}
     for variant in variants:
         for seed in seeds:
             torch.manual_seed(seed)
@@ -84,7 +86,19 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
             history["device"] = device_name(device)
             history["commit"] = commit
             frames.append(history)
-    return pd.concat(frames, ignore_index=True)
+            if return_models:
+                models[variant.name, seed] = model.cpu()
+    df = pd.concat(frames, ignore_index=True)
+    return (df, models) if return_models else df
+
+
+def block_grad_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """‖∇_θ L‖₂ over each block's parameters for one batch (the model's gradients are overwritten)."""
+    model.zero_grad(set_to_none=True)
+    _, loss = model(x, y)
+    loss.backward()
+    return [torch.sqrt(sum(p.grad.square().sum() for p in b.parameters() if p.grad is not None)).item()
+            for b in model.blocks]
 
 
 def device_name(device: torch.device) -> str:

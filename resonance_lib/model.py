@@ -4,6 +4,10 @@ With every switch at its default, ``ResonanceLM`` is the baseline: token + learn
 ``n_layer`` pre-norm blocks ``x ← x + Attn(LN(x))``, ``x ← x + MLP(LN(x))``, a final LayerNorm and a
 language-model head tied to the token embedding, initialised as nanoGPT does
 (N(0, 0.02), residual projections N(0, 0.02/√(2·n_layer))). After Karpathy's nanoGPT ``model.py``.
+
+Switches (each validated in ``ResonanceConfig``):
+  residual="delta"   the Householder delta residual X ← X + β k (vᵀ − kᵀX) of ``delta.py`` replaces
+                     x ← x + f(x); ``delta_value_dim`` > 1 widens the state to d×d_v.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .delta import DeltaResidual, StateReader
+
+RESIDUALS = ("add", "delta")
 
 @dataclass
 class ResonanceConfig:
@@ -29,6 +36,10 @@ class ResonanceConfig:
     dropout: float = 0.0
     bias: bool = False
     ffn_hidden: int | None = None  # hidden width of the MLP; None means 4·n_embd
+    residual: str = "add"  # "add": x + f(x); "delta": X + β k (vᵀ − kᵀX)
+    delta_value_dim: int = 1  # d_v of the delta state X ∈ R^{d×d_v}
+    delta_beta_init: float = 1.0  # β at initialisation, in (0, 2)
+    delta_v_sigmoid: bool = True  # v = 4·sigmoid(W_v h) (True) or W_v h (False)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -46,6 +57,16 @@ class ResonanceConfig:
             raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
         if not isinstance(self.bias, bool):
             raise ValueError(f"bias={self.bias!r} must be True or False")
+        if self.residual not in RESIDUALS:
+            raise ValueError(f"residual={self.residual!r}; allowed: {list(RESIDUALS)}")
+        if isinstance(self.delta_value_dim, bool) or not isinstance(self.delta_value_dim, int) \
+                or self.delta_value_dim < 1:
+            raise ValueError(f"delta_value_dim={self.delta_value_dim!r} must be a positive integer")
+        if self.residual == "add" and self.delta_value_dim != 1:
+            raise ValueError(f"delta_value_dim={self.delta_value_dim} needs residual='delta' "
+                             f"(got residual='add', which allows only delta_value_dim=1)")
+        if not 0.0 < self.delta_beta_init < 2.0:
+            raise ValueError(f"delta_beta_init={self.delta_beta_init!r} must lie in (0, 2)")
 
     @property
     def mlp_hidden(self) -> int:
@@ -86,20 +107,48 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
 
 
+class AddResidual(nn.Module):
+    """The standard residual connection: x ← x + f(h)."""
+
+    def forward(self, state, update, v_in, context):
+        return state + update
+
+
+def make_residual(config: ResonanceConfig) -> nn.Module:
+    if config.residual == "delta":
+        return DeltaResidual(config.n_embd, config.delta_value_dim, beta_init=config.delta_beta_init,
+                             v_sigmoid=config.delta_v_sigmoid)
+    return AddResidual()
+
+
+def make_reader(config: ResonanceConfig) -> nn.Module:
+    """What a sublayer reads from the residual state: the state itself, or a d×d_v state compressed to d."""
+    return StateReader(config.n_embd, config.delta_value_dim) if config.delta_value_dim > 1 else nn.Identity()
+
+
 class Block(nn.Module):
-    """Pre-norm block: x ← x + Attn(LN₁(x)); x ← x + MLP(LN₂(x))."""
+    """Pre-norm block. For each sublayer f ∈ (Attn, MLP): h = read(x), x ← residual(x, f(LN(h))).
+
+    With ``residual="add"`` this is x ← x + Attn(LN₁(x)); x ← x + MLP(LN₂(x)).
+    """
 
     def __init__(self, config: ResonanceConfig, layer_idx: int):
         super().__init__()
         self.layer_idx = layer_idx
+        self.read = make_reader(config)
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = CausalSelfAttention(config)
+        self.res_1 = make_residual(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
+        self.res_2 = make_residual(config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        for norm, sublayer, residual in ((self.ln_1, self.attn, self.res_1), (self.ln_2, self.mlp, self.res_2)):
+            h = self.read(x)
+            context = norm(h)
+            x = residual(x, sublayer(context), h, context)
+        return x
 
 
 class ResonanceLM(nn.Module):
@@ -112,6 +161,7 @@ class ResonanceLM(nn.Module):
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.readout = make_reader(config)
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017)
@@ -119,6 +169,9 @@ class ResonanceLM(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):  # GPT-2: scale residual projections by 1/√(2·n_layer)
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        for module in self.modules():
+            if isinstance(module, DeltaResidual):
+                module.reset_gates()  # the generic init above zeroed β's bias
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -135,9 +188,11 @@ class ResonanceLM(nn.Module):
             raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}")
         pos = torch.arange(T, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(pos))
+        if self.config.delta_value_dim > 1:  # the d×d_v state starts as d_v copies of the embedding
+            x = x.unsqueeze(-1).repeat(1, 1, 1, self.config.delta_value_dim)
         for block in self.blocks:
             x = block(x)
-        logits = self.lm_head(self.ln_f(x))
+        logits = self.lm_head(self.ln_f(self.readout(x)))
         loss = None
         if targets is not None:  # cross-entropy over scored positions; targets of -100 are ignored
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)

@@ -8,6 +8,7 @@ writes both to a temporary directory, so it never overwrites committed results.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -53,6 +54,10 @@ def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, 
     import papermill as pm  # heavy import, only when running notebooks
 
     output = Path(output_dir) / notebook.name
+    # the kernel runs inside notebooks/: make relative corpus directories absolute before it inherits them
+    if os.environ.get("RESONANCE_DATA_DIR"):
+        os.environ["RESONANCE_DATA_DIR"] = ":".join(
+            str(Path(d).resolve()) for d in os.environ["RESONANCE_DATA_DIR"].split(":") if d)
     params = {"PROFILE": profile, "FIG_DIR": str(Path(fig_dir).resolve()), **(parameters or {})}
     start = time.perf_counter()
     error = None

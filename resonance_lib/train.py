@@ -126,20 +126,24 @@ class TrainState:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data, cfg: TrainConfig, device: torch.device, split: str = "val",
-             autocast=contextlib.nullcontext) -> float:
-    """Mean loss over ``eval_iters`` batches drawn with a generator reset to ``eval_seed``."""
+             autocast=contextlib.nullcontext) -> tuple[float, float]:
+    """Mean loss and next-token accuracy (argmax, over scored targets) on ``eval_iters`` batches
+    drawn with a generator reset to ``eval_seed``: the same batches at every eval and for every variant."""
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(cfg.eval_seed)
     block = model.config.block_size
-    losses = []
+    losses, correct, scored = [], 0, 0
     for _ in range(cfg.eval_iters):
         x, y = data.get_batch(split, cfg.batch_size, block, generator=gen, device=device)
         with autocast():
-            _, loss = model(x, y)
+            logits, loss = model(x, y)
         losses.append(loss.item())
+        keep = y != -100
+        correct += (logits.argmax(-1)[keep] == y[keep]).sum().item()
+        scored += keep.sum().item()
     model.train(was_training)
-    return sum(losses) / len(losses)
+    return sum(losses) / len(losses), correct / max(scored, 1)
 
 
 def save_checkpoint(path: str | Path, state: TrainState, batch_gen: torch.Generator, callbacks) -> None:
@@ -202,11 +206,15 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
     while True:
         step = state.step
         if (step % cfg.eval_interval == 0 or step == cfg.max_iters) and step != resumed_step:
+            train_loss, train_acc = evaluate(model, data, cfg, device, "train", autocast)
+            val_loss, val_acc = evaluate(model, data, cfg, device, "val", autocast)
             row = {
                 "step": step,
                 "lr": lr_at(min(step, cfg.max_iters - 1), cfg),
-                "train_loss": evaluate(model, data, cfg, device, "train", autocast),
-                "val_loss": evaluate(model, data, cfg, device, "val", autocast),
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "train_acc": train_acc,
+                "val_acc": val_acc,
                 "train_loss_running": sum(running) / len(running) if running else float("nan"),
                 "tokens_per_s": tokens / train_time if train_time > 0 else float("nan"),
                 "elapsed_s": time.perf_counter() - start,

@@ -5,6 +5,7 @@ from resonance_lib import data
 from resonance_lib.data import (
     CharTokenizer,
     CorpusNotFoundError,
+    KeyValueOverwrite,
     SequenceReconstruction,
     TokenData,
     WordTokenizer,
@@ -122,3 +123,17 @@ def test_sequence_reconstruction_modes():
         SequenceReconstruction(mode="reverse")
     with pytest.raises(ValueError, match="block_size=8"):
         copy.get_batch("train", 2, block_size=8)
+
+
+def test_key_value_overwrite_answers_the_latest_write():
+    task = KeyValueOverwrite(n_keys=4, n_values=5, n_pairs=10, seed=0)
+    x, y = task.get_batch("train", 64)
+    assert x.shape == (64, 22) and task.block_size == 22 and task.vocab_size == 10
+    assert (y[:, :-1] == -100).all() and (x[:, -2] == task.query_token).all()
+    for row_x, row_y in zip(x, y, strict=True):
+        pairs = row_x[:-2].view(-1, 2)
+        writes = [v.item() for k, v in pairs if k == row_x[-1]]
+        assert writes and row_y[-1].item() == writes[-1]  # the latest value, not the first
+    assert 0.5 < task.overwritten_fraction() < 1.0
+    with pytest.raises(ValueError, match="n_pairs=0"):
+        KeyValueOverwrite(n_pairs=0)

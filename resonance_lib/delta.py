@@ -1,0 +1,167 @@
+"""The Householder delta operator and the delta residual.
+
+**The operator.** For a unit vector k ∈ Rᵈ and a gate β ∈ [0, 2],
+
+    A(k, β) = I − β k kᵀ
+
+leaves the hyperplane k⊥ alone and scales the k-direction by 1 − β: identity at β = 0, the orthogonal
+projection onto k⊥ ("erase k") at β = 1, the Householder reflection across k⊥ at β = 2. Hence
+eig(A) = {1, …, 1, 1 − β}, det A = 1 − β, A² = I at β = 2, and for β ≠ 1, A⁻¹ = I + β/(1 − β) k kᵀ.
+
+**The delta rule.** With a value v ∈ R^{d_v} and a state X ∈ R^{d×d_v},
+
+    X ← A X + β k vᵀ = X + β k (vᵀ − kᵀX)
+
+erases what X stores along k and writes v there instead: after the update kᵀX = (1 − β) kᵀX + β vᵀ.
+
+**As a residual connection** (Deep Delta Learning, Zhang, Liu, Wang & Gu, arXiv 2601.00417, 2026;
+reference code github.com/yifanzhang-pro/deep-delta-learning, ``model/DDL.py`` and ``model/DDL-vdim1.py``;
+the rule itself is the OUROBOROS README's X_{l+1} = X_l + β k (vᵀ − kᵀX_l)): the residual stream is the
+state. Each sublayer's output gives the direction k (normalised), β = 2·sigmoid(w_βᵀ h + b_β) comes from
+the normalised sublayer input h, and v from a projection of the (read) state, optionally squashed as
+sigmoid(·)·4. With d_v > 1 the state is a d×d_v matrix; a causal depthwise short convolution over time
+and a learned read vector compress it back to Rᵈ before each sublayer and before the head.
+
+Reference forms (``delta_operator``, ``apply_delta``, ``delta_write``) check their inputs and serve
+tests and notebooks; ``DeltaResidual`` is the fast form used in training, tested against them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+UNIT_TOLERANCE = 1e-4
+
+
+def _check_unit(k: torch.Tensor) -> None:
+    norms = k.detach().norm(dim=-1)
+    if not torch.allclose(norms, torch.ones_like(norms), atol=UNIT_TOLERANCE):
+        raise ValueError(f"k must have unit norm (|‖k‖ − 1| ≤ {UNIT_TOLERANCE}); got norms in "
+                         f"[{norms.min().item():.6g}, {norms.max().item():.6g}]")
+
+
+def _check_beta(beta) -> torch.Tensor:
+    beta = torch.as_tensor(beta)
+    if beta.numel() and (beta.min() < 0 or beta.max() > 2 or not torch.isfinite(beta).all()):
+        raise ValueError(f"beta must lie in [0, 2]; got values in [{beta.min().item():.6g}, {beta.max().item():.6g}]")
+    return beta
+
+
+def delta_operator(k: torch.Tensor, beta: float | torch.Tensor) -> torch.Tensor:
+    """The d×d matrix A = I − β k kᵀ for a unit vector k of shape (d,). For teaching and tests."""
+    if k.dim() != 1:
+        raise ValueError(f"k must be one vector of shape (d,), got shape {tuple(k.shape)}")
+    _check_unit(k)
+    beta = _check_beta(beta).to(k)
+    return torch.eye(k.numel(), dtype=k.dtype, device=k.device) - beta * torch.outer(k, k)
+
+
+def _as_state(x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """Treat a vector x (…, d) as a d×1 state; a matrix state (…, d, d_v) passes through."""
+    return (x.unsqueeze(-1), True) if x.dim() == k.dim() else (x, False)
+
+
+def apply_delta(x: torch.Tensor, k: torch.Tensor, beta) -> torch.Tensor:
+    """A x = x − β k (kᵀx) in O(d·d_v), never forming A. x: (…, d) or (…, d, d_v); k: (…, d); β: (…) or scalar."""
+    _check_unit(k)
+    beta = _check_beta(beta).to(k)
+    X, was_vector = _as_state(x, k)
+    proj = torch.einsum("...d,...dv->...v", k, X)  # kᵀX, shape (…, d_v)
+    out = X - beta[..., None, None] * k[..., :, None] * proj[..., None, :]
+    return out.squeeze(-1) if was_vector else out
+
+
+def delta_write(x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta) -> torch.Tensor:
+    """The delta rule X + β k (vᵀ − kᵀX). x: (…, d) or (…, d, d_v); k: (…, d); v: (…, d_v) (or (…) if x is a vector)."""
+    _check_unit(k)
+    beta = _check_beta(beta).to(k)
+    X, was_vector = _as_state(x, k)
+    v = v.unsqueeze(-1) if was_vector and v.dim() == k.dim() - 1 else v
+    proj = torch.einsum("...d,...dv->...v", k, X)
+    out = X + beta[..., None, None] * k[..., :, None] * (v - proj)[..., None, :]
+    return out.squeeze(-1) if was_vector else out
+
+
+class DeltaResidual(nn.Module):
+    """X ← X + β k (vᵀ − kᵀX) as the residual connection around one sublayer (the fast form).
+
+    ``forward(state, update, v_in, context)``:
+      state   X, (B, T, d) when ``value_dim == 1``, else (B, T, d, d_v);
+      update  the sublayer's output; k = update / max(‖update‖, k_eps);
+      v_in    what v is projected from (the state as read by the sublayer), (B, T, d);
+      context the normalised sublayer input; β = 2·sigmoid(w_βᵀ context + b_β).
+    β's bias starts at logit(beta_init / 2), so β = beta_init when w_βᵀ context = 0.
+    """
+
+    def __init__(self, dim: int, value_dim: int = 1, beta_init: float = 1.0, k_eps: float = 1e-6,
+                 v_sigmoid: bool = True, v_sigmoid_scale: float = 4.0):
+        super().__init__()
+        if value_dim < 1:
+            raise ValueError(f"value_dim={value_dim} must be a positive integer")
+        if not 0.0 < beta_init < 2.0:
+            raise ValueError(f"beta_init={beta_init} must lie in (0, 2) (β = 2·sigmoid(·) never reaches 0 or 2)")
+        if k_eps <= 0:
+            raise ValueError(f"k_eps={k_eps} must be > 0")
+        self.value_dim, self.k_eps = value_dim, k_eps
+        self.v_sigmoid, self.v_sigmoid_scale = v_sigmoid, v_sigmoid_scale
+        self.beta_proj = nn.Linear(dim, 1)
+        self.v_proj = nn.Linear(dim, value_dim)
+        self.beta_init = beta_init
+        self.reset_gates()
+        self.last_beta: torch.Tensor | None = None  # β of the latest forward, detached, for inspection
+
+    def reset_gates(self) -> None:
+        """β's bias to logit(beta_init/2): β = beta_init wherever w_βᵀ context = 0. A model that
+        re-initialises its Linear layers calls this again afterwards."""
+        with torch.no_grad():
+            p = self.beta_init / 2.0
+            self.beta_proj.bias.fill_(math.log(p) - math.log(1.0 - p))
+
+    def gates(self, update, v_in, context):
+        """k (unit), β ∈ (0, 2) and v for one step; shared by ``forward`` and the tests."""
+        k = F.normalize(update, dim=-1, eps=self.k_eps)
+        beta = 2.0 * torch.sigmoid(self.beta_proj(context).float()).squeeze(-1)  # fp32 for the gate
+        v = self.v_proj(v_in)
+        if self.v_sigmoid:
+            v = torch.sigmoid(v) * self.v_sigmoid_scale
+        return k, beta, v
+
+    def forward(self, state, update, v_in, context):
+        k, beta, v = self.gates(update, v_in, context)
+        self.last_beta = beta.detach()
+        if self.value_dim == 1:  # vector state: x + k·β(v − kᵀx)
+            proj = (k * state).sum(-1, keepdim=True)
+            return state + k * (beta.unsqueeze(-1).to(state.dtype) * (v - proj))
+        proj = torch.einsum("btd,btdv->btv", k, state)  # kᵀX
+        write = beta.unsqueeze(-1).to(state.dtype) * (v - proj)  # β(vᵀ − kᵀX), shape (B, T, d_v)
+        return state + k.unsqueeze(-1) * write.unsqueeze(-2)
+
+
+class StateReader(nn.Module):
+    """Compress an expanded state X ∈ R^{d×d_v} (per token) back to Rᵈ: h = Σ_c r_c · conv_t(X)[:, c].
+
+    ``conv_t`` is a causal depthwise convolution over time (kernel ``kernel_size``) on the d·d_v channels;
+    r ∈ R^{d_v} is a learned read vector (init 1/d_v), as in the reference's ResidualShortConvCompressor.
+    Unlike the reference (which draws the conv weights from N(0, 0.5/√d)), the conv starts as the identity
+    (weight 1 on the current position), so at initialisation h is exactly the mean over value channels.
+    """
+
+    def __init__(self, dim: int, value_dim: int, kernel_size: int = 4):
+        super().__init__()
+        if value_dim < 2:
+            raise ValueError(f"value_dim={value_dim}: a StateReader is only needed when value_dim > 1")
+        self.dim, self.value_dim, self.kernel_size = dim, value_dim, kernel_size
+        weight = torch.zeros(dim * value_dim, 1, kernel_size)
+        weight[:, 0, -1] = 1.0  # identity: the last tap is the current position
+        self.conv_weight = nn.Parameter(weight)
+        self.read = nn.Parameter(torch.full((value_dim,), 1.0 / value_dim))
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        B, T, d, dv = state.shape
+        x = state.reshape(B, T, d * dv).transpose(1, 2)  # (B, C, T)
+        x = F.conv1d(F.pad(x, (self.kernel_size - 1, 0)), self.conv_weight, groups=d * dv)  # causal
+        return (x.transpose(1, 2).reshape(B, T, d, dv) * self.read).sum(-1)

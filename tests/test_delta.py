@@ -1,0 +1,189 @@
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from resonance_lib.delta import DeltaResidual, StateReader, apply_delta, delta_operator, delta_write
+from resonance_lib.model import ResonanceConfig, ResonanceLM
+
+
+@pytest.fixture(autouse=True)
+def double_precision():
+    """The algebraic identities are checked in float64; the default is restored afterwards."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+dims = st.integers(min_value=2, max_value=12)
+betas = st.floats(min_value=0.0, max_value=2.0)
+seeds = st.integers(min_value=0, max_value=2**31 - 1)
+
+
+def unit(d, seed, *batch):
+    k = torch.randn(*batch, d, generator=torch.Generator().manual_seed(seed))
+    return k / k.norm(dim=-1, keepdim=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=dims, beta=betas, seed=seeds)
+def test_eigenvalues_are_ones_and_one_minus_beta(d, beta, seed):
+    eig = torch.linalg.eigvalsh(delta_operator(unit(d, seed), beta))  # A is symmetric
+    expected = torch.sort(torch.tensor([1.0] * (d - 1) + [1.0 - beta])).values
+    assert torch.allclose(eig, expected, atol=1e-10)
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=dims, beta=betas, seed=seeds)
+def test_determinant_is_one_minus_beta(d, beta, seed):
+    assert torch.linalg.det(delta_operator(unit(d, seed), beta)).item() == pytest.approx(1.0 - beta, abs=1e-10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(d=dims, seed=seeds)
+def test_reflection_is_an_involution_and_orthogonal(d, seed):
+    A = delta_operator(unit(d, seed), 2.0)
+    eye = torch.eye(d)
+    assert torch.allclose(A @ A, eye, atol=1e-12)
+    for beta in (0.0, 2.0):
+        A = delta_operator(unit(d, seed), beta)
+        assert torch.allclose(A.T @ A, eye, atol=1e-12)
+    assert not torch.allclose(delta_operator(unit(d, seed), 1.0).T @ delta_operator(unit(d, seed), 1.0), eye)
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=dims, beta=betas.filter(lambda b: abs(b - 1.0) > 1e-2), seed=seeds)
+def test_inverse_formula(d, beta, seed):
+    k = unit(d, seed)
+    inverse = torch.eye(d) + beta / (1.0 - beta) * torch.outer(k, k)
+    assert torch.allclose(inverse @ delta_operator(k, beta), torch.eye(d), atol=1e-8)
+
+
+@settings(max_examples=20, deadline=None)
+@given(d=dims, seed=seeds)
+def test_projection_kills_k(d, seed):
+    k = unit(d, seed)
+    assert torch.allclose(delta_operator(k, 1.0) @ k, torch.zeros(d), atol=1e-12)
+    x = torch.randn(d, generator=torch.Generator().manual_seed(seed + 1))
+    assert abs(torch.dot(k, apply_delta(x, k, 1.0)).item()) < 1e-12
+
+
+@settings(max_examples=40, deadline=None)
+@given(d=dims, dv=st.integers(1, 4), seed=seeds)
+def test_apply_delta_and_delta_write_match_the_matrix_form(d, dv, seed):
+    gen = torch.Generator().manual_seed(seed)
+    k = unit(d, seed, 3)
+    beta = torch.rand(3, generator=gen) * 2
+    X = torch.randn(3, d, dv, generator=gen)
+    v = torch.randn(3, dv, generator=gen)
+    A = torch.stack([delta_operator(k[i], beta[i]) for i in range(3)])
+    assert torch.allclose(apply_delta(X, k, beta), A @ X, atol=1e-12)
+    expected = A @ X + beta[:, None, None] * k[:, :, None] * v[:, None, :]
+    assert torch.allclose(delta_write(X, k, v, beta), expected, atol=1e-12)
+    x = X[..., 0]  # a vector state behaves as d_v = 1
+    assert torch.allclose(apply_delta(x, k, beta), (A @ x[..., None])[..., 0], atol=1e-12)
+
+
+def test_delta_write_stores_v_along_k_at_beta_one():
+    k, x, v = unit(5, 0), torch.randn(5), torch.tensor(3.0)
+    assert torch.dot(k, delta_write(x, k, v, 1.0)).item() == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("beta", [1e-4, 1.0 - 1e-4, 1.0, 1.0 + 1e-4, 2.0 - 1e-4])
+def test_gradients_finite_near_zero_one_and_two(beta):
+    k = unit(6, 1).requires_grad_(True)
+    b = torch.tensor(beta, requires_grad=True)
+    x, v = torch.randn(6, 2), torch.randn(2)
+    delta_write(x, k, v, b).square().sum().backward()
+    assert torch.isfinite(k.grad).all() and torch.isfinite(b.grad)
+
+
+def test_reference_functions_reject_bad_inputs():
+    with pytest.raises(ValueError, match="unit norm"):
+        delta_operator(torch.tensor([1.0, 1.0]), 1.0)
+    with pytest.raises(ValueError, match=r"beta must lie in \[0, 2\]"):
+        delta_operator(unit(3, 0), 2.5)
+    with pytest.raises(ValueError, match=r"beta must lie in \[0, 2\]"):
+        apply_delta(torch.randn(3), unit(3, 0), -0.1)
+    with pytest.raises(ValueError, match="unit norm"):
+        delta_write(torch.randn(3), 2 * unit(3, 0), torch.tensor(1.0), 1.0)
+
+
+@pytest.mark.parametrize("value_dim", [1, 4])
+def test_fast_residual_equals_reference_rule(value_dim):
+    torch.manual_seed(0)
+    layer = DeltaResidual(8, value_dim=value_dim, beta_init=0.7)
+    shape = (2, 5, 8) if value_dim == 1 else (2, 5, 8, value_dim)
+    state, update, v_in, context = torch.randn(*shape), torch.randn(2, 5, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    k, beta, v = layer.gates(update, v_in, context)
+    expected = delta_write(state, k, v.squeeze(-1) if value_dim == 1 else v, beta)
+    assert torch.allclose(layer(state, update, v_in, context), expected, atol=1e-12)
+
+
+def test_beta_starts_at_beta_init_and_bad_settings_raise():
+    layer = DeltaResidual(4, beta_init=0.3)
+    layer.beta_proj.weight.data.zero_()
+    _, beta, _ = layer.gates(torch.randn(1, 2, 4), torch.randn(1, 2, 4), torch.randn(1, 2, 4))
+    assert torch.allclose(beta, torch.full_like(beta, 0.3))
+    with pytest.raises(ValueError, match="beta_init=2.0"):
+        DeltaResidual(4, beta_init=2.0)
+    with pytest.raises(ValueError, match="value_dim=0"):
+        DeltaResidual(4, value_dim=0)
+
+
+def test_state_reader_starts_as_the_channel_mean_and_is_causal():
+    reader = StateReader(3, 4)
+    X = torch.randn(2, 6, 3, 4)
+    assert torch.allclose(reader(X), X.mean(-1))
+    reader.conv_weight.data.normal_()
+    Y = X.clone()
+    Y[:, 4:] += 1.0
+    assert torch.allclose(reader(X)[:, :4], reader(Y)[:, :4]) and not torch.allclose(reader(X)[:, 4:], reader(Y)[:, 4:])
+
+
+BASE = ResonanceConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=8)
+
+
+def test_delta_switch_changes_the_model_and_keeps_causality():
+    idx = torch.randint(16, (2, 8))
+    torch.manual_seed(0)
+    add_logits, _ = ResonanceLM(BASE)(idx)
+    for value_dim in (1, 3):
+        torch.manual_seed(0)
+        model = ResonanceLM(dataclasses.replace(BASE, residual="delta", delta_value_dim=value_dim)).eval()
+        logits, _ = model(idx)
+        assert logits.shape == add_logits.shape and not torch.allclose(logits, add_logits)
+        assert isinstance(model.blocks[0].res_1, DeltaResidual)
+        changed = idx.clone()
+        changed[:, 5:] = (changed[:, 5:] + 1) % 16
+        assert torch.allclose(model(changed)[0][:, :5], logits[:, :5], atol=1e-10)
+
+
+def test_delta_beta_init_reaches_the_model():
+    model = ResonanceLM(dataclasses.replace(BASE, residual="delta", delta_beta_init=1.5))
+    bias = model.blocks[1].res_2.beta_proj.bias
+    assert 2 * torch.sigmoid(bias).item() == pytest.approx(1.5)
+
+
+def test_delta_v_sigmoid_switch_changes_v():
+    torch.manual_seed(0)
+    on = ResonanceLM(dataclasses.replace(BASE, residual="delta", delta_v_sigmoid=True))
+    torch.manual_seed(0)
+    off = ResonanceLM(dataclasses.replace(BASE, residual="delta", delta_v_sigmoid=False))
+    idx = torch.randint(16, (1, 8))
+    assert not torch.allclose(on(idx)[0], off(idx)[0])
+
+
+@pytest.mark.parametrize(
+    "changes, pattern",
+    [({"residual": "householder"}, r"residual='householder'; allowed: \['add', 'delta'\]"),
+     ({"delta_value_dim": 4}, r"delta_value_dim=4 needs residual='delta'"),
+     ({"residual": "delta", "delta_value_dim": 0}, r"delta_value_dim=0"),
+     ({"residual": "delta", "delta_beta_init": 0.0}, r"delta_beta_init=0.0 must lie in \(0, 2\)")],
+)
+def test_bad_delta_config(changes, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        dataclasses.replace(BASE, **changes)
