@@ -161,7 +161,19 @@ class StateReader(nn.Module):
         self.read = nn.Parameter(torch.full((value_dim,), 1.0 / value_dim))
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
-        B, T, d, dv = state.shape
-        x = state.reshape(B, T, d * dv).transpose(1, 2)  # (B, C, T)
-        x = F.conv1d(F.pad(x, (self.kernel_size - 1, 0)), self.conv_weight, groups=d * dv)  # causal
-        return (x.transpose(1, 2).reshape(B, T, d, dv) * self.read).sum(-1)
+        """h_t = Σ_j Σ_c (w_{·,c,j} r_c) ⊙ X_{t−K+1+j, ·, c}: the K taps as shifted copies of the state, with
+        the read vector folded into the taps (cheaper on CPU than a grouped conv1d; equal to it, tested)."""
+        T, K = state.shape[1], self.kernel_size
+        taps = self.conv_weight.view(self.dim, self.value_dim, K) * self.read[:, None]  # (d, d_v, K)
+        padded = F.pad(state, (0, 0, 0, 0, K - 1, 0))  # K−1 zero steps before t = 0
+        return sum((padded[:, j:j + T] * taps[..., j]).sum(-1) for j in range(K))
+
+
+@torch.no_grad()
+def collect_betas(model: nn.Module, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    """β of every token at every delta residual for one forward pass: ``{module name: β values}``."""
+    was_training = model.training
+    model.eval()
+    model(idx)
+    model.train(was_training)
+    return {name: m.last_beta.flatten().cpu() for name, m in model.named_modules() if isinstance(m, DeltaResidual)}

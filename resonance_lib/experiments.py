@@ -117,9 +117,20 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
     return mean, mean - half, mean + half
 
 
+def verdict(delta_low: float, delta_high: float, higher_is_better: bool = False) -> str:
+    """'better' / 'worse' when the interval of the difference to the baseline excludes 0, else
+    'no significant difference'; 'n/a (one seed)' without an interval."""
+    if pd.isna(delta_low) or pd.isna(delta_high):
+        return "n/a (one seed)"
+    if delta_low > 0 or delta_high < 0:
+        return "better" if (delta_low > 0) == higher_is_better else "worse"
+    return "no significant difference"
+
+
 def summarize(df: pd.DataFrame, baseline: str | None = "baseline", metric: str = "val_loss",
-              confidence: float = 0.95) -> pd.DataFrame:
-    """Final-step ``metric`` per variant: mean, interval, n, and the seed-paired difference to baseline."""
+              confidence: float = 0.95, higher_is_better: bool = False) -> pd.DataFrame:
+    """Final-step ``metric`` per variant: mean, interval, n, and the seed-paired difference to baseline
+    with its interval and a verdict (``higher_is_better`` says which direction is an improvement)."""
     final = df[df["step"] == df.groupby(["variant", "seed"])["step"].transform("max")]
     if baseline is not None and baseline not in set(final["variant"]):
         raise ValueError(f"baseline={baseline!r} is not a variant; variants: {sorted(set(final['variant']))}")
@@ -135,7 +146,8 @@ def summarize(df: pd.DataFrame, baseline: str | None = "baseline", metric: str =
         if base is not None:
             paired = group.set_index("seed")[metric] - base  # same seed: same init stream and batches
             d_mean, d_lo, d_hi = t_interval(paired.dropna(), confidence)
-            row.update({"delta_mean": d_mean, "delta_ci_low": d_lo, "delta_ci_high": d_hi})
+            row.update({"delta_mean": d_mean, "delta_ci_low": d_lo, "delta_ci_high": d_hi,
+                        "verdict": "baseline" if name == baseline else verdict(d_lo, d_hi, higher_is_better)})
             if "tokens_per_s" in df:
                 row["throughput_vs_baseline"] = row["tokens_per_s"] / df.loc[
                     df["variant"] == baseline, "tokens_per_s"].mean()

@@ -30,9 +30,9 @@ def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | 
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
     fig.text(0.5, 0.005, str(stamp), ha="center", va="bottom", fontsize=7, color="0.4")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     png, csv = fig_dir / f"{name}.png", fig_dir / f"{name}.csv"
-    fig.savefig(png, dpi=120)
+    fig.savefig(png, dpi=120, bbox_inches="tight")
     table.to_csv(csv, index=False)
     return png, csv
 

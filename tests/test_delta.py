@@ -134,6 +134,17 @@ def test_beta_starts_at_beta_init_and_bad_settings_raise():
         DeltaResidual(4, value_dim=0)
 
 
+def test_state_reader_equals_a_grouped_causal_conv_then_read():
+    reader = StateReader(3, 4, kernel_size=3)
+    reader.conv_weight.data.normal_()
+    reader.read.data.normal_()
+    X = torch.randn(2, 7, 3, 4)
+    x = X.reshape(2, 7, 12).transpose(1, 2)
+    conv = torch.nn.functional.conv1d(torch.nn.functional.pad(x, (2, 0)), reader.conv_weight, groups=12)
+    expected = (conv.transpose(1, 2).reshape(2, 7, 3, 4) * reader.read).sum(-1)
+    assert torch.allclose(reader(X), expected, atol=1e-12)
+
+
 def test_state_reader_starts_as_the_channel_mean_and_is_causal():
     reader = StateReader(3, 4)
     X = torch.randn(2, 6, 3, 4)
@@ -187,3 +198,12 @@ def test_delta_v_sigmoid_switch_changes_v():
 def test_bad_delta_config(changes, pattern):
     with pytest.raises(ValueError, match=pattern):
         dataclasses.replace(BASE, **changes)
+
+
+def test_collect_betas_reports_every_delta_residual():
+    from resonance_lib.delta import collect_betas
+
+    model = ResonanceLM(dataclasses.replace(BASE, residual="delta"))
+    betas = collect_betas(model, torch.randint(16, (3, 8)))
+    assert sorted(betas) == ["blocks.0.res_1", "blocks.0.res_2", "blocks.1.res_1", "blocks.1.res_2"]
+    assert all(b.shape == (24,) and ((b > 0) & (b < 2)).all() for b in betas.values())

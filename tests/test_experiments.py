@@ -39,3 +39,13 @@ def test_profiles():
     assert pick("cpu", smoke=1, cpu=2, gpu=3) == 2
     with pytest.raises(ValueError, match=r"PROFILE='laptop'.*'smoke', 'cpu', 'gpu'"):
         check_profile("laptop")
+
+
+def test_verdict_reads_the_interval_in_the_right_direction():
+    from resonance_lib.experiments import verdict
+
+    assert verdict(-0.3, -0.1) == "better"  # a loss went down
+    assert verdict(-0.3, -0.1, higher_is_better=True) == "worse"  # an accuracy went down
+    assert verdict(0.1, 0.3, higher_is_better=True) == "better"
+    assert verdict(-0.1, 0.2) == "no significant difference"
+    assert verdict(float("nan"), float("nan")) == "n/a (one seed)"
