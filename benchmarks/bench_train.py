@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from resonance_lib.data import CharTokenizer, TokenData
-from resonance_lib.experiments import device_name, git_commit
+from resonance_lib.experiments import SWITCHES, device_name, git_commit
 from resonance_lib.model import ResonanceConfig, ResonanceLM, count_params
 from resonance_lib.train import TrainConfig, resolve_device, train
 
@@ -28,11 +28,7 @@ SIZES = {
     "baby": (dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0), 12),
     "gpt": (dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2), 64),
 }
-VARIANTS: dict[str, dict] = {  # name -> ResonanceConfig overrides (unmatched sizes: this measures cost per step)
-    "baseline": {},
-    "delta_dv1": {"residual": "delta", "delta_value_dim": 1},
-    "delta_dv4": {"residual": "delta", "delta_value_dim": 4},
-}
+VARIANTS: dict[str, dict] = {"baseline": {}, **SWITCHES}  # unmatched sizes: this measures cost per step
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

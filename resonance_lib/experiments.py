@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from .model import ResonanceConfig, ResonanceLM, count_params
+from .model import ResonanceConfig, ResonanceLM, config_params, count_params, match_params
 from .train import Callback, TrainConfig, resolve_device, train
 
 
@@ -28,6 +28,26 @@ class Variant:
     config: ResonanceConfig
     callbacks: Callable[[], Sequence[Callback]] = tuple  # a factory: fresh callbacks for every run
     train_overrides: dict = field(default_factory=dict)
+
+
+# Every component as a named set of ResonanceConfig switches: the one list the notebooks' ablations and
+# the benchmarks draw from. Each issue that lands a component adds its entries here.
+SWITCHES: dict[str, dict] = {
+    "delta_dv1": {"residual": "delta", "delta_value_dim": 1},
+    "delta_dv4": {"residual": "delta", "delta_value_dim": 4},
+}
+
+
+def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: float = 0.02) -> list[Variant]:
+    """``baseline`` (= ``base``) and each named switch, resized with ``match_params`` to within ``tolerance``
+    of the baseline's parameter count."""
+    unknown = [n for n in names if n not in SWITCHES]
+    if unknown:
+        raise ValueError(f"unknown components {unknown}; allowed: {sorted(SWITCHES)}")
+    target = config_params(base)
+    return [Variant("baseline", base)] + [
+        Variant(name, match_params(dataclasses.replace(base, **SWITCHES[name]), target, tolerance)) for name in names
+    ]
 
 
 def git_commit() -> str:

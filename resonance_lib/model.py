@@ -154,6 +154,8 @@ class Block(nn.Module):
 class ResonanceLM(nn.Module):
     """Decoder-only language model; ``forward(idx, targets)`` returns ``(logits, loss)``."""
 
+    sparsifier = None  # set by resonance_lib.sparsity.sparsify(model, ...)
+
     def __init__(self, config: ResonanceConfig):
         super().__init__()
         self.config = config
@@ -197,6 +199,15 @@ class ResonanceLM(nn.Module):
         if targets is not None:  # cross-entropy over scored positions; targets of -100 are ignored
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
         return logits, loss
+
+    def prune_and_revive_cycle(self, step: int | None = None) -> None:
+        """One mask update of the attached sparsifier (``sparsity.sparsify(model, ...)``), called by hand
+        as the seeds' READMEs do. Without ``step``, each call advances the schedule by one update interval."""
+        if self.sparsifier is None:
+            raise RuntimeError("no sparsifier attached; call resonance_lib.sparsity.sparsify(model, ...) first")
+        config = self.sparsifier.config
+        self.sparsifier.update(config.start_step + (self.sparsifier.cycles + 1) * config.update_interval
+                               if step is None else step)
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,

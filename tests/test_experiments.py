@@ -49,3 +49,18 @@ def test_verdict_reads_the_interval_in_the_right_direction():
     assert verdict(0.1, 0.3, higher_is_better=True) == "better"
     assert verdict(-0.1, 0.2) == "no significant difference"
     assert verdict(float("nan"), float("nan")) == "n/a (one seed)"
+
+
+def test_matched_variants_are_within_two_percent_and_switched():
+    from resonance_lib.experiments import matched_variants
+    from resonance_lib.model import config_params
+
+    base = ResonanceConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
+    variants = matched_variants(base, ["delta_dv1", "delta_dv4"])
+    assert [v.name for v in variants] == ["baseline", "delta_dv1", "delta_dv4"]
+    target = config_params(base)
+    for v in variants:
+        assert abs(config_params(v.config) - target) <= 0.02 * target
+    assert variants[2].config.residual == "delta" and variants[2].config.delta_value_dim == 4
+    with pytest.raises(ValueError, match=r"unknown components \['nope'\]"):
+        matched_variants(base, ["nope"])
