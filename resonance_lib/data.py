@@ -12,16 +12,19 @@ Offline and not found, :class:`CorpusNotFoundError` names every place tried and 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
 import shutil
+import struct
 import tempfile
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -367,3 +370,85 @@ class KeyValueOverwrite:
 
     def overwritten_fraction(self, n: int = 10_000, seed: int = 0) -> float:
         return self.sample(n, torch.Generator().manual_seed(seed))[4].float().mean().item()
+
+
+# ----------------------------------------------------------------------------- MNIST
+
+
+MNIST_FILES = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+               "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzip-compressed) as a numpy array: big-endian dims after a 4-byte magic number."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+class MNISTPatches:
+    """MNIST as a batch source for a patch transformer: x is (B, n_patches, patch²) floats, y the digit.
+
+    ``note`` says which split this is: the standard 60k/10k, or — offline, with only the 10k test images
+    at hand — a seeded 8,000/2,000 split *of the test set*, not comparable to published numbers.
+    """
+
+    def __init__(self, train_images, train_labels, val_images, val_labels, note: str, patch: int = 4):
+        if 28 % patch:
+            raise ValueError(f"patch={patch} must divide 28")
+        self.patch, self.note = patch, note
+        self.block_size = (28 // patch) ** 2
+        self.patch_dim = patch * patch
+        self.vocab_size = 10
+        self.splits = {"train": (self._patches(train_images), torch.as_tensor(train_labels, dtype=torch.long)),
+                       "val": (self._patches(val_images), torch.as_tensor(val_labels, dtype=torch.long))}
+
+    def _patches(self, images: np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(images), dtype=torch.float32) / 255.0
+        x = (x - 0.1307) / 0.3081  # the usual MNIST normalisation
+        n, p = x.shape[0], self.patch
+        return x.view(n, 28 // p, p, 28 // p, p).permute(0, 1, 3, 2, 4).reshape(n, self.block_size, p * p)
+
+    def get_batch(self, split: str, batch_size: int, block_size: int | None = None,
+                  generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
+        if split not in self.splits:
+            raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
+        images, labels = self.splits[split]
+        ix = torch.randint(len(labels), (batch_size,), generator=generator)
+        return images[ix].to(device), labels[ix].to(device)
+
+
+def load_mnist(data_dirs: list[str | Path] | None = None, download: bool = True, seed: int = 0,
+               patch: int = 4) -> MNISTPatches:
+    """The standard split if ``mnist/`` holds all four IDX files; else the seeded test-set split if it
+    holds the two ``t10k`` files; else ``datasets.load_dataset("ylecun/mnist")`` when ``download``."""
+    dirs = search_dirs(data_dirs)
+    for d in dirs:
+        if all((d / "mnist" / f).is_file() for pair in MNIST_FILES.values() for f in pair):
+            tr = [read_idx(d / "mnist" / f) for f in MNIST_FILES["train"]]
+            te = [read_idx(d / "mnist" / f) for f in MNIST_FILES["test"]]
+            return MNISTPatches(*tr, *te, note="MNIST, standard 60k train / 10k test split", patch=patch)
+    for d in dirs:
+        if all((d / "mnist" / f).is_file() for f in MNIST_FILES["test"]):
+            images, labels = (read_idx(d / "mnist" / f) for f in MNIST_FILES["test"])
+            order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)).numpy()
+            tr, va = order[:8000], order[8000:]
+            return MNISTPatches(images[tr], labels[tr], images[va], labels[va], patch=patch,
+                                note="MNIST test set only (offline): seeded 8,000 train / 2,000 val split of the "
+                                     "10k test images; not comparable to numbers on the standard 60k/10k split")
+    tried = [str(d / "mnist") for d in dirs]
+    if download:
+        try:
+            from datasets import load_dataset
+
+            ds = load_dataset("ylecun/mnist")
+            arrays = {s: (np.stack([np.asarray(im) for im in ds[s]["image"]]), np.asarray(ds[s]["label"]))
+                      for s in ("train", "test")}
+            return MNISTPatches(*arrays["train"], *arrays["test"], patch=patch,
+                                note="MNIST, standard 60k train / 10k test split (datasets: ylecun/mnist)")
+        except Exception as exc:  # noqa: BLE001 - reported below with every place tried
+            tried.append(f'datasets.load_dataset("ylecun/mnist") failed: {type(exc).__name__}: {exc}')
+    raise CorpusNotFoundError("MNIST not found. Tried:\n  " + "\n  ".join(tried) + "\nPut the IDX .gz files in "
+                              "<dir>/mnist/ and set RESONANCE_DATA_DIR=<dir>.")

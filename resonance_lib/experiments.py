@@ -17,16 +17,20 @@ import torch
 from scipy import stats
 
 from .model import ResonanceConfig, ResonanceLM, config_params, count_params, match_params
+from .sparsity import sparsify
 from .train import Callback, TrainConfig, resolve_device, train
 
 
 @dataclass
 class Variant:
-    """One arm of an experiment: a model config, optional callbacks, optional TrainConfig overrides."""
+    """One arm of an experiment: a model config, optional callbacks, optional TrainConfig overrides.
+
+    ``callbacks(model, train_config)`` makes fresh callbacks for every run (e.g. a sparsifier attached to
+    that run's model)."""
 
     name: str
     config: ResonanceConfig
-    callbacks: Callable[[], Sequence[Callback]] = tuple  # a factory: fresh callbacks for every run
+    callbacks: Callable[[torch.nn.Module, TrainConfig], Sequence[Callback]] = lambda model, cfg: ()
     train_overrides: dict = field(default_factory=dict)
 
 
@@ -36,18 +40,43 @@ SWITCHES: dict[str, dict] = {
     "delta_dv1": {"residual": "delta", "delta_value_dim": 1},
     "delta_dv4": {"residual": "delta", "delta_value_dim": 4},
 }
+# Sparse variants keep the baseline's architecture (same dense parameter count) and add a sparsifier.
+SPARSE: dict[str, dict] = {
+    "sparse_static": {"strategy": "static"},
+    "sparse_gmp": {"strategy": "gmp"},
+    "sparse_set": {"strategy": "set"},
+    "sparse_rigl": {"strategy": "rigl"},
+    "sparse_resonance": {"strategy": "resonance"},
+    "sparse_resonance_all": {"strategy": "resonance", "wave_amplitude": 0.5, "twist_mode": True,
+                             "etch_memory": True, "curvature_exponent": 2.0},
+}
+
+
+def sparse_callbacks(changes: dict, ramp_fraction: float = 0.5, updates: int = 40):
+    """A callbacks factory for ``Variant``: a sparsifier whose schedule scales with the run's length
+    (the ramp ends at ``ramp_fraction`` of the steps; about ``updates`` mask updates in all)."""
+
+    def make(model, cfg: TrainConfig):
+        return [sparsify(model, end_step=int(ramp_fraction * cfg.max_iters),
+                         update_interval=max(1, cfg.max_iters // updates), **changes)]
+
+    return make
 
 
 def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: float = 0.02) -> list[Variant]:
-    """``baseline`` (= ``base``) and each named switch, resized with ``match_params`` to within ``tolerance``
-    of the baseline's parameter count."""
-    unknown = [n for n in names if n not in SWITCHES]
+    """``baseline`` (= ``base``) and each named component: a config switch from ``SWITCHES``, resized with
+    ``match_params`` to within ``tolerance`` of the baseline's parameter count, or a sparsifier from ``SPARSE``."""
+    unknown = [n for n in names if n not in SWITCHES and n not in SPARSE]
     if unknown:
-        raise ValueError(f"unknown components {unknown}; allowed: {sorted(SWITCHES)}")
+        raise ValueError(f"unknown components {unknown}; allowed: {sorted(SWITCHES) + sorted(SPARSE)}")
     target = config_params(base)
-    return [Variant("baseline", base)] + [
-        Variant(name, match_params(dataclasses.replace(base, **SWITCHES[name]), target, tolerance)) for name in names
-    ]
+    variants = [Variant("baseline", base)]
+    for name in names:
+        if name in SPARSE:
+            variants.append(Variant(name, base, callbacks=sparse_callbacks(SPARSE[name])))
+        else:
+            variants.append(Variant(name, match_params(dataclasses.replace(base, **SWITCHES[name]), target, tolerance)))
+    return variants
 
 
 def git_commit() -> str:
@@ -63,11 +92,13 @@ def git_commit() -> str:
 
 
 @torch.no_grad()
-def inference_tokens_per_s(model: ResonanceLM, batch_size: int, device: torch.device, repeats: int = 5) -> float:
-    """Forward-only throughput on full-length random windows (eval mode, no grad)."""
+def inference_tokens_per_s(model: torch.nn.Module, data, batch_size: int, device: torch.device,
+                           repeats: int = 5) -> float:
+    """Forward-only throughput (eval mode, no grad) on one validation batch, in input positions per second."""
     model.eval()
-    T = model.config.block_size
-    x = torch.randint(model.config.vocab_size, (batch_size, T), device=device)
+    x, _ = data.get_batch("val", batch_size, model.config.block_size, generator=torch.Generator().manual_seed(0),
+                          device=device)
+    x = x.to(device)
     model(x)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -76,7 +107,7 @@ def inference_tokens_per_s(model: ResonanceLM, batch_size: int, device: torch.de
         model(x)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return repeats * x.numel() / (time.perf_counter() - t0)
+    return repeats * x.shape[0] * x.shape[1] / (time.perf_counter() - t0)
 
 
 def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
@@ -98,11 +129,12 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
             torch.manual_seed(seed)
             model = model_factory(variant.config)
             cfg = dataclasses.replace(train_config, seed=seed, **variant.train_overrides)
-            history = train(model, data, cfg, callbacks=list(variant.callbacks()))
+            history = train(model, data, cfg, callbacks=list(variant.callbacks(model, cfg)))
             history.insert(0, "seed", seed)
             history.insert(0, "variant", variant.name)
             history["params"] = count_params(model)
-            history["infer_tokens_per_s"] = inference_tokens_per_s(model, cfg.batch_size, device)
+            history["nonzero_params"] = sum(int((p != 0).sum()) for p in model.parameters())
+            history["infer_tokens_per_s"] = inference_tokens_per_s(model, data, cfg.batch_size, device)
             history["device"] = device_name(device)
             history["commit"] = commit
             frames.append(history)

@@ -265,3 +265,32 @@ def match_params(config: ResonanceConfig, target_params: int, tolerance: float =
     raise ValueError(
         f"no width near n_embd={config.n_embd} gets within {tolerance:.1%} of target_params={target_params}"
     )
+
+
+class PatchClassifier(nn.Module):
+    """A small vision transformer built from the same blocks: linear patch embedding + learned positions,
+    ``n_layer`` blocks (causal attention, as in the language model), final LayerNorm, mean over patches,
+    linear head to ``config.vocab_size`` classes. ``block_size`` is the number of patches."""
+
+    sparsifier = None
+
+    def __init__(self, config: ResonanceConfig, patch_dim: int):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Linear(patch_dim, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.readout = make_reader(config)
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.head = nn.Linear(config.n_embd, config.vocab_size)
+        self.apply(ResonanceLM._init_weights)
+
+    def forward(self, patches: torch.Tensor, targets: torch.Tensor | None = None):
+        x = self.embed(patches) + self.wpe(torch.arange(patches.shape[1], device=patches.device))
+        if self.config.delta_value_dim > 1:
+            x = x.unsqueeze(-1).repeat(1, 1, 1, self.config.delta_value_dim)
+        for block in self.blocks:
+            x = block(x)
+        logits = self.head(self.ln_f(self.readout(x)).mean(dim=1))
+        loss = F.cross_entropy(logits, targets) if targets is not None else None
+        return logits, loss

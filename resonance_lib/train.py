@@ -258,7 +258,7 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_time += time.perf_counter() - t0
-        tokens += x.numel()
+        tokens += x.shape[0] * x.shape[1]  # positions (a patch counts once)
         running.append(loss_value)
         bar.update(1)
     bar.close()
