@@ -5,7 +5,7 @@
 
 Measured through the one trainer (`resonance_lib.train.train`), whose tokens/s counts forward, backward
 and optimizer time and excludes evaluation. Random tokens stand in for text: throughput does not depend
-on what the tokens say. Results are printed and written as JSON to benchmarks/results/.
+on what the tokens say (nor on which phases a phonetic initialisation gives them). Results are printed and written as JSON to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def measure(config: ResonanceConfig, batch_size: int, steps: int, device: str, compile: bool
             ) -> tuple[float, int]:
-    vocab = [chr(i) for i in range(config.vocab_size)]
+    vocab = [f"w{i}" for i in range(config.vocab_size)]  # word-like names: phonetic init accepts them
     tokens = torch.randint(config.vocab_size, (200_000,), generator=torch.Generator().manual_seed(0))
     data = TokenData(tokens, tokens, CharTokenizer(vocab))
     torch.manual_seed(0)
-    model = ResonanceLM(config)
+    model = ResonanceLM(config, vocab=vocab)
     # two eval points (step 0 and the end); warm-up steps are the first interval's, not counted below
     warmup = max(5, steps // 5)
     cfg = TrainConfig(max_iters=warmup + steps, eval_interval=warmup, batch_size=batch_size, eval_iters=1,

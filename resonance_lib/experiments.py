@@ -39,6 +39,8 @@ class Variant:
 SWITCHES: dict[str, dict] = {
     "delta_dv1": {"residual": "delta", "delta_value_dim": 1},
     "delta_dv4": {"residual": "delta", "delta_value_dim": 4},
+    "phase_random": {"attention": "phase", "phase_init": "random"},
+    "phase_phonetic": {"attention": "phase", "phase_init": "phonetic"},  # needs a word-level vocabulary
 }
 # Sparse variants keep the baseline's architecture (same dense parameter count) and add a sparsifier.
 SPARSE: dict[str, dict] = {
@@ -111,9 +113,12 @@ def inference_tokens_per_s(model: torch.nn.Module, data, batch_size: int, device
 
 
 def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
-             model_factory: Callable[[ResonanceConfig], torch.nn.Module] = ResonanceLM,
+             model_factory: Callable[[ResonanceConfig], torch.nn.Module] | None = None,
              return_models: bool = False):
     """Train every variant with every seed; one row per (variant, seed, eval step).
+
+    ``model_factory(config)`` builds each model; by default ``ResonanceLM(config, vocab=<the data's
+    tokenizer vocabulary, if it has one>)``.
 
     Columns: variant, seed, step, the trainer's metrics, params, infer_tokens_per_s, device, commit.
     With ``return_models=True`` also returns ``{(variant, seed): trained model}`` (moved to the CPU).
@@ -123,6 +128,9 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
         raise ValueError(f"variant names must be unique, got {names}")
     if not seeds:
         raise ValueError("seeds must name at least one seed")
+    if model_factory is None:
+        vocab = getattr(getattr(data, "tokenizer", None), "itos", None)
+        model_factory = lambda config: ResonanceLM(config, vocab=vocab)  # noqa: E731
     device, commit, frames, models = resolve_device(train_config.device), git_commit(), [], {}
     for variant in variants:
         for seed in seeds:

@@ -8,6 +8,8 @@ language-model head tied to the token embedding, initialised as nanoGPT does
 Switches (each validated in ``ResonanceConfig``):
   residual="delta"   the Householder delta residual X ← X + β k (vᵀ − kᵀX) of ``delta.py`` replaces
                      x ← x + f(x); ``delta_value_dim`` > 1 widens the state to d×d_v.
+  attention="phase"  ``phase.py``: a phase vector per token blended into the input, and a resonance bias
+                     w_h·mean_f cos(φ_i − φ_j) on every head's scores (``phase_frequencies``, ``phase_init``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .delta import DeltaResidual, StateReader
+from .phase import PhaseEmbedding, PhaseResonanceAttention, phonetic_phase_init
 
 RESIDUALS = ("add", "delta")
+ATTENTIONS = ("standard", "phase")
+PHASE_INITS = ("random", "phonetic")
 
 @dataclass
 class ResonanceConfig:
@@ -40,6 +45,9 @@ class ResonanceConfig:
     delta_value_dim: int = 1  # d_v of the delta state X ∈ R^{d×d_v}
     delta_beta_init: float = 1.0  # β at initialisation, in (0, 2)
     delta_v_sigmoid: bool = True  # v = 4·sigmoid(W_v h) (True) or W_v h (False)
+    attention: str = "standard"  # "standard" | "phase"
+    phase_frequencies: int = 32  # F, the length of each token's phase vector
+    phase_init: str = "random"  # "random": N(0, 0.3); "phonetic": shared phases per rhyme group
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -67,6 +75,15 @@ class ResonanceConfig:
                              f"(got residual='add', which allows only delta_value_dim=1)")
         if not 0.0 < self.delta_beta_init < 2.0:
             raise ValueError(f"delta_beta_init={self.delta_beta_init!r} must lie in (0, 2)")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"attention={self.attention!r}; allowed: {list(ATTENTIONS)}")
+        if self.phase_init not in PHASE_INITS:
+            raise ValueError(f"phase_init={self.phase_init!r}; allowed: {list(PHASE_INITS)}")
+        if isinstance(self.phase_frequencies, bool) or not isinstance(self.phase_frequencies, int) \
+                or self.phase_frequencies < 1:
+            raise ValueError(f"phase_frequencies={self.phase_frequencies!r} must be a positive integer")
+        if self.attention != "phase" and self.phase_init != "random":
+            raise ValueError(f"phase_init={self.phase_init!r} needs attention='phase' (got {self.attention!r})")
 
     @property
     def mlp_hidden(self) -> int:
@@ -137,29 +154,39 @@ class Block(nn.Module):
         self.layer_idx = layer_idx
         self.read = make_reader(config)
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = CausalSelfAttention(config)
+        self.attn = (PhaseResonanceAttention(config.n_embd, config.n_head, config.bias, config.dropout)
+                     if config.attention == "phase" else CausalSelfAttention(config))
         self.res_1 = make_residual(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
         self.res_2 = make_residual(config)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for norm, sublayer, residual in ((self.ln_1, self.attn, self.res_1), (self.ln_2, self.mlp, self.res_2)):
-            h = self.read(x)
-            context = norm(h)
-            x = residual(x, sublayer(context), h, context)
-        return x
+    def forward(self, x: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.read(x)
+        context = self.ln_1(h)
+        update = self.attn(context) if phases is None else self.attn(context, phases)
+        x = self.res_1(x, update, h, context)
+        h = self.read(x)
+        context = self.ln_2(h)
+        return self.res_2(x, self.mlp(context), h, context)
 
 
 class ResonanceLM(nn.Module):
-    """Decoder-only language model; ``forward(idx, targets)`` returns ``(logits, loss)``."""
+    """Decoder-only language model; ``forward(idx, targets)`` returns ``(logits, loss)``.
+
+    ``vocab`` (the tokenizer's ``itos``) is needed only for ``phase_init="phonetic"``.
+    """
 
     sparsifier = None  # set by resonance_lib.sparsity.sparsify(model, ...)
 
-    def __init__(self, config: ResonanceConfig):
+    def __init__(self, config: ResonanceConfig, vocab: list[str] | None = None):
         super().__init__()
         self.config = config
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        if config.attention == "phase":
+            self.phase_embedding = PhaseEmbedding(config.vocab_size, config.n_embd, config.phase_frequencies)
+            self.wte = self.phase_embedding.semantic
+        else:
+            self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
@@ -174,6 +201,15 @@ class ResonanceLM(nn.Module):
         for module in self.modules():
             if isinstance(module, DeltaResidual):
                 module.reset_gates()  # the generic init above zeroed β's bias
+        if config.attention == "phase":  # the generic init above overwrote the phase table
+            table = None
+            if config.phase_init == "phonetic":
+                if vocab is None or len(vocab) != config.vocab_size:
+                    raise ValueError(f"phase_init='phonetic' needs vocab=<the tokenizer's {config.vocab_size} "
+                                     f"tokens>; got {None if vocab is None else len(vocab)}")
+                seed = int(torch.randint(2**31 - 1, (1,)).item())  # follows torch.manual_seed
+                table = phonetic_phase_init(list(vocab), config.phase_frequencies, seed=seed)
+            self.phase_embedding.reset_phases(table)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -189,11 +225,16 @@ class ResonanceLM(nn.Module):
         if T > self.config.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}")
         pos = torch.arange(T, device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(pos))
+        phases = None
+        if self.config.attention == "phase":
+            tok, phases = self.phase_embedding(idx)
+        else:
+            tok = self.wte(idx)
+        x = self.drop(tok + self.wpe(pos))
         if self.config.delta_value_dim > 1:  # the d×d_v state starts as d_v copies of the embedding
             x = x.unsqueeze(-1).repeat(1, 1, 1, self.config.delta_value_dim)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, phases)
         logits = self.lm_head(self.ln_f(self.readout(x)))
         loss = None
         if targets is not None:  # cross-entropy over scored positions; targets of -100 are ignored

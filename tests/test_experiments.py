@@ -64,3 +64,18 @@ def test_matched_variants_are_within_two_percent_and_switched():
     assert variants[2].config.residual == "delta" and variants[2].config.delta_value_dim == 4
     with pytest.raises(ValueError, match=r"unknown components \['nope'\]"):
         matched_variants(base, ["nope"])
+
+
+def test_report_renders_tables_from_csv_and_says_what_is_missing(tmp_path):
+    from resonance_lib.report import main
+
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    pd.DataFrame([{"claim": "x holds", "measured": "+1.0%", "holds": True, "profile": "cpu", "device": "cpu",
+                   "seeds": "0 1 2", "commit": "abc"}]).to_csv(figures / "02_verdict_cpu.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\nrest\n")
+    main(["--readme", str(readme), "--fig-dir", str(figures)])
+    text = readme.read_text()
+    assert "| x holds | +1.0% | True |" in text and "commit abc" in text and "\nold\n" not in text
+    assert "01_verdict_cpu.csv` missing" in text and text.endswith("rest\n")

@@ -1,0 +1,160 @@
+"""Phase-coded attention: every token carries a phase vector, and attention scores gain a resonance bias.
+
+From "The Resonance Transformer" README: a token has a semantic embedding and a phase vector
+φ ∈ R^F (F = 32, init N(0, 0.3)); the phase is projected and blended into the input with a learnable
+sigmoid gate (init 0.3); head h adds w_h · mean_f cos(φ_i,f − φ_j,f) to its scores (w_h init 0.1).
+"Phonetic" initialisation gives every CMU-dictionary rhyme group a shared random phase plus N(0, 0.03).
+
+**Fast form.** cos(a − b) = cos a cos b + sin a sin b, so with c_i = [cos φ_i, sin φ_i] / √F,
+
+    mean_f cos(φ_i,f − φ_j,f) = c_i · c_j,
+
+a rank-2F inner product. Appending c to every key and (w_h/scale)·c to every query makes
+scale·(q'·k') = scale·(q·k) + w_h·c_i·c_j, so ``F.scaled_dot_product_attention`` computes the biased
+scores without an S×S tensor; values are zero-padded to the same width so fused kernels stay usable.
+``resonance_matrix`` is the explicit S×S reference, tested against the fast form.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def resonance_matrix(phases: torch.Tensor) -> torch.Tensor:
+    """R[i, j] = mean_f cos(φ_i,f − φ_j,f) for phases of shape (…, S, F): the explicit (…, S, S) form."""
+    return torch.cos(phases[..., :, None, :] - phases[..., None, :, :]).mean(-1)
+
+
+def phase_features(phases: torch.Tensor) -> torch.Tensor:
+    """c = [cos φ, sin φ] / √F, so that c_i · c_j = mean_f cos(φ_i − φ_j)."""
+    return torch.cat([torch.cos(phases), torch.sin(phases)], dim=-1) / math.sqrt(phases.shape[-1])
+
+
+class PhaseEmbedding(nn.Module):
+    """x = (1 − g)·E_sem[t] + g·W_φ [cos φ_t, sin φ_t], g = sigmoid(b) (init ``blend_init``); returns (x, φ).
+
+    The phase is projected through [cos φ, sin φ] so that the input, like the attention bias, sees φ only
+    modulo 2π.
+    """
+
+    def __init__(self, vocab_size: int, n_embd: int, n_frequencies: int = 32, blend_init: float = 0.3,
+                 phase_std: float = 0.3):
+        super().__init__()
+        if n_frequencies < 1:
+            raise ValueError(f"n_frequencies={n_frequencies} must be a positive integer")
+        if not 0.0 < blend_init < 1.0:
+            raise ValueError(f"blend_init={blend_init} must lie in (0, 1)")
+        self.semantic = nn.Embedding(vocab_size, n_embd)
+        self.phase = nn.Embedding(vocab_size, n_frequencies)  # an embedding: no weight decay, sparse lookup
+        self.project = nn.Linear(2 * n_frequencies, n_embd, bias=False)
+        self.blend_logit = nn.Parameter(torch.zeros(()))
+        self.phase_std, self.blend_init = phase_std, blend_init
+        self.reset_phases()
+
+    def reset_phases(self, table: torch.Tensor | None = None) -> None:
+        """Phases to ``table`` (e.g. ``phonetic_phase_init``) or N(0, phase_std²); the blend to blend_init.
+        A model that re-initialises its embeddings calls this again afterwards."""
+        with torch.no_grad():
+            if table is None:
+                self.phase.weight.normal_(0.0, self.phase_std)
+            else:
+                self.phase.weight.copy_(table)
+            self.blend_logit.fill_(math.log(self.blend_init / (1.0 - self.blend_init)))
+
+    @property
+    def blend(self) -> torch.Tensor:
+        return torch.sigmoid(self.blend_logit)
+
+    def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        phases = self.phase(idx)
+        g = self.blend
+        x = (1 - g) * self.semantic(idx) + g * self.project(torch.cat([torch.cos(phases), torch.sin(phases)], -1))
+        return x, phases
+
+
+class PhaseResonanceAttention(nn.Module):
+    """Causal self-attention with scores q·k/√d_h + w_h·mean_f cos(φ_i − φ_j) (the fast form above)."""
+
+    def __init__(self, n_embd: int, n_head: int, bias: bool = False, dropout: float = 0.0, w_init: float = 0.1):
+        super().__init__()
+        self.n_head, self.dropout = n_head, dropout
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.resid_dropout = nn.Dropout(dropout)
+        self.head_weight = nn.Parameter(torch.full((n_head,), w_init))  # w_h
+
+    def _qkv(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        return [t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)]
+
+    def forward(self, x: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self._qkv(x)
+        head_dim = C // self.n_head
+        scale = 1.0 / math.sqrt(head_dim)
+        c = phase_features(phases)[:, None]  # (B, 1, T, 2F), shared by the heads
+        w = self.head_weight.view(1, -1, 1, 1).to(q.dtype)
+        q = torch.cat([q, (w / scale) * c.to(q.dtype).expand(-1, self.n_head, -1, -1)], dim=-1)
+        k = torch.cat([k, c.to(k.dtype).expand(-1, self.n_head, -1, -1)], dim=-1)
+        v = F.pad(v, (0, c.shape[-1]))  # same width as q and k; the padding is sliced off below
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                           is_causal=True, scale=scale)[..., :head_dim]
+        return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)))
+
+    def forward_explicit(self, x: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+        """The reference: build the S×S scores, add w_h·R, mask, softmax (no dropout)."""
+        B, T, C = x.shape
+        q, k, v = self._qkv(x)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head)
+        scores = scores + self.head_weight.view(1, -1, 1, 1) * resonance_matrix(phases)[:, None]
+        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+        y = scores.masked_fill(~causal, float("-inf")).softmax(-1) @ v
+        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+
+# ---------------------------------------------------------------------- rhyme groups
+
+
+def rhyme_key(word: str) -> str | None:
+    """The rhyming part of the word's first CMU pronunciation (``pronouncing.rhyming_part``), or None."""
+    import pronouncing
+
+    phones = pronouncing.phones_for_word(word.lower())
+    return pronouncing.rhyming_part(phones[0]) if phones else None
+
+
+def rhyme_groups(words) -> dict[str, list[str]]:
+    """Words grouped by rhyming part; words missing from the CMU dictionary are left out."""
+    groups: dict[str, list[str]] = {}
+    for word in words:
+        key = rhyme_key(word)
+        if key is not None:
+            groups.setdefault(key, []).append(word)
+    return groups
+
+
+def phonetic_phase_init(words: list[str], n_frequencies: int = 32, phase_std: float = 0.3, noise: float = 0.03,
+                        seed: int = 0) -> torch.Tensor:
+    """A (len(words), F) phase table: one N(0, phase_std²) phase per rhyme group, shared by its words,
+    plus N(0, noise²) per word; words outside the dictionary get their own N(0, phase_std²) phase.
+
+    Refuses a character vocabulary (single-symbol tokens have no pronunciation to rhyme on)."""
+    if words and sum(len(w) > 1 for w in words) < 0.5 * len(words):
+        raise ValueError("phase_init='phonetic' needs a word-level vocabulary; this one is mostly single "
+                         f"characters (e.g. {words[:8]}). Use tokenizer='word' or phase_init='random'.")
+    gen = torch.Generator().manual_seed(seed)
+    table = torch.randn(len(words), n_frequencies, generator=gen) * phase_std
+    group_phase: dict[str, torch.Tensor] = {}
+    for i, word in enumerate(words):
+        key = rhyme_key(word) if word.isalpha() else None
+        if key is None:
+            continue
+        if key not in group_phase:
+            group_phase[key] = torch.randn(n_frequencies, generator=gen) * phase_std
+        table[i] = group_phase[key] + torch.randn(n_frequencies, generator=gen) * noise
+    return table
