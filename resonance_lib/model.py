@@ -273,7 +273,10 @@ def count_params(model: nn.Module) -> int:
 
 
 def config_params(config: ResonanceConfig) -> int:
-    """Parameter count of ``ResonanceLM(config)``, built on the meta device (no memory, no init cost)."""
+    """Parameter count of ``ResonanceLM(config)``, built on the meta device (no memory, no init cost).
+    The phase initialisation does not change the count, so it is built with random phases."""
+    if config.phase_init != "random":
+        config = dataclasses.replace(config, phase_init="random")
     with torch.device("meta"):
         return count_params(ResonanceLM(config))
 
