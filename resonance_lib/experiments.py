@@ -41,6 +41,13 @@ SWITCHES: dict[str, dict] = {
     "delta_dv4": {"residual": "delta", "delta_value_dim": 4},
     "phase_random": {"attention": "phase", "phase_init": "random"},
     "phase_phonetic": {"attention": "phase", "phase_init": "phonetic"},  # needs a word-level vocabulary
+    "prime_encoder": {"encoder": "prime"},
+    "halting_attention": {"attention": "halting"},
+    "memory": {"memory": True},
+    "premanifest_head": {"head": "premanifest"},
+    "prime_ffn_mask": {"ffn_mask": "prime"},
+    "prime_all": {"encoder": "prime", "attention": "halting", "memory": True, "head": "premanifest",
+                  "ffn_mask": "prime"},
 }
 # Sparse variants keep the baseline's architecture (same dense parameter count) and add a sparsifier.
 SPARSE: dict[str, dict] = {

@@ -10,6 +10,13 @@ Switches (each validated in ``ResonanceConfig``):
                      x ← x + f(x); ``delta_value_dim`` > 1 widens the state to d×d_v.
   attention="phase"  ``phase.py``: a phase vector per token blended into the input, and a resonance bias
                      w_h·mean_f cos(φ_i − φ_j) on every head's scores (``phase_frequencies``, ``phase_init``).
+  attention="halting" ``prime.py``: attention iterated on a changing state with ACT halting on attention
+                     entropy (``halting_max_iters``, ``halting_epsilon``; ponder cost ``ponder_weight``).
+  encoder="prime"    ``prime.py``: per-prime subspaces with Fourier position codes of Z_p replace the
+                     learned position embedding (x = e + W_o[W_p e + u_p(n)]_p).
+  memory=True        ``prime.py``: a resonance memory read after the blocks (``memory_slots``).
+  head="premanifest" ``prime.py``: the final state is refined against the vocabulary before the logits.
+  ffn_mask="prime"   ``prime.py``: the MLP weights carry the fixed prime resonance mask.
 """
 
 from __future__ import annotations
@@ -24,10 +31,22 @@ import torch.nn.functional as F
 
 from .delta import DeltaResidual, StateReader
 from .phase import PhaseEmbedding, PhaseResonanceAttention, phonetic_phase_init
+from .prime import (
+    PRIMES,
+    HaltingAttention,
+    PreManifestHead,
+    PrimeHilbertEncoder,
+    PrimeMaskedLinear,
+    ResonanceMemory,
+    check_primes,
+)
 
 RESIDUALS = ("add", "delta")
-ATTENTIONS = ("standard", "phase")
+ATTENTIONS = ("standard", "phase", "halting")
 PHASE_INITS = ("random", "phonetic")
+ENCODERS = ("learned", "prime")
+HEADS = ("linear", "premanifest")
+FFN_MASKS = ("none", "prime")
 
 @dataclass
 class ResonanceConfig:
@@ -48,6 +67,17 @@ class ResonanceConfig:
     attention: str = "standard"  # "standard" | "phase"
     phase_frequencies: int = 32  # F, the length of each token's phase vector
     phase_init: str = "random"  # "random": N(0, 0.3); "phonetic": shared phases per rhyme group
+    halting_max_iters: int = 4
+    halting_epsilon: float = 0.5  # halt where normalised attention entropy < ε
+    ponder_weight: float = 0.01  # loss += ponder_weight · Σ_layers mean(N + R)
+    encoder: str = "learned"  # "learned" | "prime"
+    primes: tuple[int, ...] = PRIMES
+    memory: bool = False
+    memory_slots: int = 64
+    head: str = "linear"  # "linear" | "premanifest"
+    premanifest_max_iters: int = 3
+    premanifest_epsilon: float = 0.5
+    ffn_mask: str = "none"  # "none" | "prime"
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -84,6 +114,21 @@ class ResonanceConfig:
             raise ValueError(f"phase_frequencies={self.phase_frequencies!r} must be a positive integer")
         if self.attention != "phase" and self.phase_init != "random":
             raise ValueError(f"phase_init={self.phase_init!r} needs attention='phase' (got {self.attention!r})")
+        for name, allowed in (("encoder", ENCODERS), ("head", HEADS), ("ffn_mask", FFN_MASKS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}; allowed: {list(allowed)}")
+        self.primes = check_primes(self.primes)
+        for name in ("halting_max_iters", "memory_slots", "premanifest_max_iters"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) \
+                    or getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r} must be a positive integer")
+        for name in ("halting_epsilon", "premanifest_epsilon"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ValueError(f"{name}={getattr(self, name)!r} must lie in (0, 1] (entropy is normalised)")
+        if self.ponder_weight < 0:
+            raise ValueError(f"ponder_weight={self.ponder_weight} must be >= 0")
+        if not isinstance(self.memory, bool):
+            raise ValueError(f"memory={self.memory!r} must be True or False")
 
     @property
     def mlp_hidden(self) -> int:
@@ -116,8 +161,12 @@ class MLP(nn.Module):
 
     def __init__(self, config: ResonanceConfig):
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, config.mlp_hidden, bias=config.bias)
-        self.c_proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=config.bias)
+        if config.ffn_mask == "prime":
+            self.c_fc = PrimeMaskedLinear(config.n_embd, config.mlp_hidden, config.bias, config.primes)
+            self.c_proj = PrimeMaskedLinear(config.mlp_hidden, config.n_embd, config.bias, config.primes)
+        else:
+            self.c_fc = nn.Linear(config.n_embd, config.mlp_hidden, bias=config.bias)
+            self.c_proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,8 +203,13 @@ class Block(nn.Module):
         self.layer_idx = layer_idx
         self.read = make_reader(config)
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.attn = (PhaseResonanceAttention(config.n_embd, config.n_head, config.bias, config.dropout)
-                     if config.attention == "phase" else CausalSelfAttention(config))
+        if config.attention == "phase":
+            self.attn = PhaseResonanceAttention(config.n_embd, config.n_head, config.bias, config.dropout)
+        elif config.attention == "halting":
+            self.attn = HaltingAttention(config.n_embd, config.n_head, config.bias, config.halting_max_iters,
+                                         config.halting_epsilon)
+        else:
+            self.attn = CausalSelfAttention(config)
         self.res_1 = make_residual(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
@@ -187,11 +241,18 @@ class ResonanceLM(nn.Module):
             self.wte = self.phase_embedding.semantic
         else:
             self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        if config.encoder == "prime":
+            self.prime_encoder = PrimeHilbertEncoder(config.n_embd, config.primes, config.block_size)
+        else:
+            self.wpe = nn.Embedding(config.block_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.readout = make_reader(config)
+        if config.memory:
+            self.memory = ResonanceMemory(config.n_embd, config.memory_slots)
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        if config.head == "premanifest":
+            self.premanifest = PreManifestHead(config.n_embd, config.premanifest_max_iters, config.premanifest_epsilon)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017)
         self.apply(self._init_weights)
@@ -230,15 +291,23 @@ class ResonanceLM(nn.Module):
             tok, phases = self.phase_embedding(idx)
         else:
             tok = self.wte(idx)
-        x = self.drop(tok + self.wpe(pos))
+        x = self.drop(tok + self.prime_encoder(tok) if self.config.encoder == "prime" else tok + self.wpe(pos))
         if self.config.delta_value_dim > 1:  # the d×d_v state starts as d_v copies of the embedding
             x = x.unsqueeze(-1).repeat(1, 1, 1, self.config.delta_value_dim)
         for block in self.blocks:
             x = block(x, phases)
-        logits = self.lm_head(self.ln_f(self.readout(x)))
+        x = self.readout(x)
+        if self.config.memory:
+            x = x + self.memory(x)
+        if self.config.head == "premanifest":
+            logits = self.premanifest(self.ln_f(x), self.lm_head.weight)
+        else:
+            logits = self.lm_head(self.ln_f(x))
         loss = None
         if targets is not None:  # cross-entropy over scored positions; targets of -100 are ignored
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+            if self.config.attention == "halting" and self.config.ponder_weight > 0:
+                loss = loss + self.config.ponder_weight * sum(b.attn.ponder_cost for b in self.blocks)
         return logits, loss
 
     def prune_and_revive_cycle(self, step: int | None = None) -> None:
@@ -268,8 +337,10 @@ class ResonanceLM(nn.Module):
 
 
 def count_params(model: nn.Module) -> int:
-    """Number of distinct trainable parameters (a tied weight is counted once)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Number of distinct trainable parameters (a tied weight is counted once); entries a fixed structural
+    mask holds at zero (``PrimeMaskedLinear``) are not parameters the model can use, and are not counted."""
+    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total - sum(m.n_masked for m in model.modules() if isinstance(m, PrimeMaskedLinear))
 
 
 def config_params(config: ResonanceConfig) -> int:

@@ -1,0 +1,170 @@
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params, count_params
+from resonance_lib.prime import (
+    HaltingAttention,
+    PreManifestHead,
+    PrimeHilbertEncoder,
+    PrimeMaskedLinear,
+    ResonanceMemory,
+    check_primes,
+    fourier_basis,
+    prime_position_code,
+    prime_resonance_mask,
+    prime_resonance_mask_loop,
+)
+
+
+def test_mask_equals_the_brute_force_definition():
+    for rows, cols, primes in ((23, 31, (7, 11, 13, 17, 19)), (10, 6, (2, 3)), (5, 5, (5,))):
+        assert torch.equal(prime_resonance_mask(rows, cols, primes), prime_resonance_mask_loop(rows, cols, primes))
+
+
+def test_mask_density_tends_to_one_minus_the_product():
+    primes = (7, 11, 13, 17, 19)
+    expected = 1 - math.prod(1 - 1 / p for p in primes)
+    assert prime_resonance_mask(2000, 2000, primes).float().mean().item() == pytest.approx(expected, abs=0.01)
+
+
+def test_position_codes_are_distinct_below_the_product_and_periodic_in_each_prime():
+    primes = (3, 5, 7)  # ∏p = 105: check every position of one full period and the next
+    code = prime_position_code(torch.arange(210), primes)
+    distances = torch.cdist(code[:105], code[:105])
+    assert (distances + torch.eye(105) * 10).min() > 1e-3  # all 105 codes distinct
+    assert torch.allclose(code[:105], code[105:], atol=1e-5)  # period ∏p
+    for p in primes:
+        basis = fourier_basis(p, torch.arange(3 * p))
+        assert torch.allclose(basis[:p], basis[p:2 * p], atol=1e-5)  # periodic in p
+        assert torch.allclose(basis[:p].T @ basis[:p], torch.eye(p), atol=1e-5)  # orthonormal on Z_p
+    big = prime_position_code(torch.arange(3000))  # the default primes, on a range
+    assert (torch.pdist(big) > 1e-3).all()
+
+
+def test_encoder_shapes():
+    enc = PrimeHilbertEncoder(16, (7, 11), block_size=32)
+    assert enc(torch.randn(2, 20, 16)).shape == (2, 20, 16)
+
+
+@pytest.mark.parametrize("primes, pattern", [((), "at least one prime"), ((7, 7), "duplicates"),
+                                             ((7, 9), r"\[9\] are not prime"), ((1,), r"\[1\] are not prime")])
+def test_bad_primes(primes, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        check_primes(primes)
+
+
+def test_masked_linear_uses_only_unmasked_weights():
+    layer = PrimeMaskedLinear(12, 9, primes=(2, 3))
+    x = torch.randn(4, 12)
+    assert torch.allclose(layer(x), x @ (layer.weight * layer.fixed_mask).T + layer.bias)
+    layer(x).sum().backward()
+    assert (layer.weight.grad[~layer.fixed_mask] == 0).all()
+    assert layer.n_masked == int((~prime_resonance_mask(9, 12, (2, 3))).sum())
+
+
+def test_halting_changes_the_state_between_iterations():
+    torch.manual_seed(0)
+    attn = HaltingAttention(16, 2, max_iters=3, epsilon=1e-6)  # ε ~ 0: no token halts early
+    seen = []
+    original = attn.attend
+
+    def recording(h):
+        seen.append(h.detach().clone())
+        return original(h)
+
+    attn.attend = recording
+    attn(torch.randn(2, 8, 16))
+    assert len(seen) == 3 and not torch.allclose(seen[0], seen[1]) and not torch.allclose(seen[1], seen[2])
+    assert (attn.last_iterations[:, 1:] == 3).all()  # the first token sees one key: entropy 0
+
+
+def test_halting_stops_early_on_a_peaked_distribution():
+    torch.manual_seed(0)
+    attn = HaltingAttention(16, 2, max_iters=4, epsilon=0.5, temperature=0.01)
+    with torch.no_grad():
+        attn.c_attn.weight[:32] *= 200.0  # huge q, k: near one-hot attention, entropy ~ 0
+    attn(torch.randn(2, 8, 16))
+    assert attn.last_iterations.mean() < 1.5
+    flat = HaltingAttention(16, 2, max_iters=4, epsilon=0.5, temperature=0.01)
+    with torch.no_grad():
+        flat.c_attn.weight[:32] = 0.0  # q = k = 0: uniform attention, entropy 1
+    flat(torch.randn(2, 8, 16))
+    assert flat.last_iterations[:, 1:].min() == 4  # (the first token sees one key and always halts)
+
+
+def test_halting_is_differentiable_and_reports_a_ponder_cost():
+    attn = HaltingAttention(16, 2)
+    x = torch.randn(2, 8, 16, requires_grad=True)
+    (attn(x).sum() + attn.ponder_cost).backward()
+    assert torch.isfinite(x.grad).all() and attn.c_attn.weight.grad.abs().sum() > 0
+
+
+def test_memory_online_write_changes_later_lookups():
+    torch.manual_seed(0)
+    memory = ResonanceMemory(8, n_slots=4, online_write=True).eval()
+    h = torch.randn(1, 5, 8)
+    first = memory(h)
+    second = memory(h)
+    assert not torch.allclose(first, second) and memory.written.abs().sum() > 0
+    frozen = ResonanceMemory(8, n_slots=4, online_write=False).eval()
+    assert torch.allclose(frozen(h), frozen(h))
+    memory.reset_memory()
+    assert memory.written.abs().sum() == 0
+
+
+def test_premanifest_head_is_bounded_and_stops_when_confident():
+    torch.manual_seed(0)
+    head = PreManifestHead(8, max_iters=3, epsilon=0.5)
+    emb = torch.randn(20, 8)
+    head(torch.randn(2, 4, 8) * 0.01, emb)  # near-uniform output: refine every time
+    assert (head.last_iterations == 3).all()
+    head(emb[:4][None] * 50.0, emb)  # confident output: no refinement needed
+    assert (head.last_iterations == 0).all()
+
+
+@pytest.mark.parametrize("field, value, pattern", [("max_iters", 0, "max_iters=0"), ("epsilon", 0.0, "epsilon=0.0")])
+def test_bad_halting_settings(field, value, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        HaltingAttention(16, 2, **{field: value})
+    with pytest.raises(ValueError, match=pattern):
+        PreManifestHead(16, **{field: value})
+
+
+BASE = ResonanceConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16)
+
+
+@pytest.mark.parametrize("changes", [{"encoder": "prime"}, {"attention": "halting"}, {"memory": True},
+                                     {"head": "premanifest"}, {"ffn_mask": "prime"}])
+def test_each_switch_changes_the_model(changes):
+    idx = torch.randint(16, (2, 8))
+    torch.manual_seed(0)
+    plain = ResonanceLM(BASE)(idx)[0]
+    torch.manual_seed(0)
+    model = ResonanceLM(dataclasses.replace(BASE, **changes))
+    logits, loss = model(idx, idx)
+    assert logits.shape == plain.shape and not torch.allclose(logits, plain) and torch.isfinite(loss)
+    assert count_params(model) == config_params(model.config)
+
+
+def test_ponder_cost_enters_the_loss():
+    idx = torch.randint(16, (2, 8))
+    torch.manual_seed(0)
+    with_cost = ResonanceLM(dataclasses.replace(BASE, attention="halting", ponder_weight=1.0))
+    torch.manual_seed(0)
+    without = ResonanceLM(dataclasses.replace(BASE, attention="halting", ponder_weight=0.0))
+    assert with_cost(idx, idx)[1] > without(idx, idx)[1]
+
+
+@pytest.mark.parametrize(
+    "changes, pattern",
+    [({"encoder": "hilbert"}, r"encoder='hilbert'; allowed: \['learned', 'prime'\]"),
+     ({"head": "manifest"}, r"head='manifest'"), ({"ffn_mask": "primes"}, r"ffn_mask='primes'"),
+     ({"primes": (4, 7)}, r"\[4\] are not prime"), ({"halting_max_iters": 0}, "halting_max_iters=0"),
+     ({"halting_epsilon": 0.0}, "halting_epsilon=0.0"), ({"memory": "yes"}, "memory='yes'")],
+)
+def test_bad_prime_config(changes, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        dataclasses.replace(BASE, **changes)
