@@ -53,6 +53,7 @@ def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, 
     """Execute one notebook with kernel ``python3`` in its own folder, injecting PROFILE and FIG_DIR."""
     import papermill as pm  # heavy import, only when running notebooks
 
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
     output = Path(output_dir) / notebook.name
     # the kernel runs inside notebooks/: make relative corpus directories absolute before it inherits them
     if os.environ.get("RESONANCE_DATA_DIR"):

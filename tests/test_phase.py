@@ -120,7 +120,7 @@ def test_phase_init_switch_reaches_the_table():
 
 @pytest.mark.parametrize(
     "changes, pattern",
-    [({"attention": "resonant"}, r"attention='resonant'; allowed: \['standard', 'phase'\]"),
+    [({"attention": "resonant"}, r"attention='resonant'; allowed: \['standard', 'phase', 'halting'\]"),
      ({"attention": "phase", "phase_init": "rhyme"}, r"phase_init='rhyme'; allowed"),
      ({"phase_init": "phonetic"}, r"phase_init='phonetic' needs attention='phase'"),
      ({"attention": "phase", "phase_frequencies": 0}, r"phase_frequencies=0")],
