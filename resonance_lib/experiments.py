@@ -89,11 +89,13 @@ def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: flo
 
 
 def git_commit() -> str:
-    """The current commit (short hash, ``+dirty`` if the tree has changes), or ``unknown``."""
+    """The current commit (short hash), with ``+dirty`` if the code (library, benchmarks, packaging) has
+    uncommitted changes — notebooks executed in place and regenerated figures do not count — or ``unknown``."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "resonance_lib",
+                                "benchmarks", "pyproject.toml", "requirements.txt"], capture_output=True,
                                text=True, check=True).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

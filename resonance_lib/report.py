@@ -32,6 +32,11 @@ TABLES = [
     ("02_toy_benchmark", "The seeds' toy benchmark re-run beside their numbers (notebook 02)",
      ["variant", "final_loss", "avg_sparsity", "max_sparsity", "published_loss", "published_avg_sparsity",
       "published_max_sparsity"]),
+    ("03_verdict", "Phase-coded attention: the seed's three claims (notebook 03)",
+     ["claim", "measured", "difference (nats)", "holds"]),
+    ("04_verdict", "Prime encoder, halting attention, memory, pre-manifest head, prime FFN mask (notebook 04)",
+     ["level", "variant", "params", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
+      "throughput_vs_baseline"]),
 ]
 
 
