@@ -242,6 +242,14 @@ def load_tokenizer(path: str | Path) -> CharTokenizer | WordTokenizer:
 # ----------------------------------------------------------------------------- batches
 
 
+def check_split(split: str, block_size: int | None = None, needed: int | None = None) -> None:
+    """The checks every batch source makes: a known split, and a block long enough for the task."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
+    if block_size is not None and needed is not None and block_size < needed:
+        raise ValueError(f"block_size={block_size} is shorter than this task's {needed}")
+
+
 class TokenData:
     """Train/val token streams and random-window batch sampling (nanoGPT's ``get_batch``)."""
 
@@ -255,8 +263,7 @@ class TokenData:
     def get_batch(self, split: str, batch_size: int, block_size: int,
                   generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
         """``x[b] = tokens[i_b : i_b+T]``, ``y[b] = tokens[i_b+1 : i_b+T+1]``, ``i_b`` uniform."""
-        if split not in ("train", "val"):
-            raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
+        check_split(split)
         data = self.train if split == "train" else self.val
         if len(data) <= block_size:
             raise ValueError(f"block_size={block_size} needs more than {len(data)} {split} tokens")
@@ -307,10 +314,7 @@ class SequenceReconstruction:
 
     def get_batch(self, split: str, batch_size: int, block_size: int | None = None,
                   generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
-        if split not in ("train", "val"):
-            raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
-        if block_size is not None and block_size < self.block_size:
-            raise ValueError(f"block_size={block_size} is shorter than this task's {self.block_size}")
+        check_split(split, block_size, self.block_size)
         generator = generator if generator is not None else self._streams[split]
         s = torch.randint(self.n_symbols, (batch_size, self.seq_len), generator=generator)
         if self.mode == "identity":
@@ -356,10 +360,7 @@ class KeyValueOverwrite:
 
     def get_batch(self, split: str, batch_size: int, block_size: int | None = None,
                   generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
-        if split not in ("train", "val"):
-            raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
-        if block_size is not None and block_size < self.block_size:
-            raise ValueError(f"block_size={block_size} is shorter than this task's {self.block_size}")
+        check_split(split, block_size, self.block_size)
         keys, values, query, answer, _ = self.sample(batch_size, generator or self._streams[split])
         stream = torch.stack([keys, values], dim=2).reshape(batch_size, 2 * self.n_pairs)
         marker = torch.full((batch_size, 1), self.query_token)
@@ -413,8 +414,7 @@ class MNISTPatches:
 
     def get_batch(self, split: str, batch_size: int, block_size: int | None = None,
                   generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
-        if split not in self.splits:
-            raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
+        check_split(split)
         images, labels = self.splits[split]
         ix = torch.randint(len(labels), (batch_size,), generator=generator)
         return images[ix].to(device), labels[ix].to(device)

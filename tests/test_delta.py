@@ -8,14 +8,7 @@ from hypothesis import strategies as st
 from resonance_lib.delta import DeltaResidual, StateReader, apply_delta, delta_operator, delta_write
 from resonance_lib.model import ResonanceConfig, ResonanceLM
 
-
-@pytest.fixture(autouse=True)
-def double_precision():
-    """The algebraic identities are checked in float64; the default is restored afterwards."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("double_precision")  # see conftest.py
 
 
 dims = st.integers(min_value=2, max_value=12)

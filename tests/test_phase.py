@@ -13,13 +13,7 @@ from resonance_lib.phase import (
     rhyme_groups,
 )
 
-
-@pytest.fixture(autouse=True)
-def double_precision():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("double_precision")  # see conftest.py
 
 
 def test_resonance_matrix_is_the_inner_product_of_phase_features():
