@@ -11,17 +11,11 @@ benchmarks/results/bench_attention_<device>.json.
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
-import torch
-
-from resonance_lib.experiments import device_name, git_commit
+from benchmarks.results_io import write_result
 from resonance_lib.phase import time_attention
 from resonance_lib.train import resolve_device
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv=None) -> None:
@@ -40,12 +34,7 @@ def main(argv=None) -> None:
     plain = {r["seq_len"]: r["ms"] for r in rows if r["form"] == "plain_sdpa"}
     for r in rows:
         r["time_vs_plain"] = r["ms"] / plain[r["seq_len"]]
-    result = {"benchmark": "bench_attention", "device": device_name(device), "torch": torch.__version__,
-              "commit": git_commit(), "date": time.strftime("%Y-%m-%d"), "results": rows}
-    out = args.out or RESULTS / f"bench_attention_{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_result("bench_attention", device, {"results": rows}, args.out, f"bench_attention_{device.type}.json")
 
 
 if __name__ == "__main__":

@@ -8,16 +8,12 @@ Writes benchmarks/results/bench_prime_mask.json (CPU; the mask is built once, on
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 
-from resonance_lib.experiments import git_commit
+from benchmarks.results_io import write_result
 from resonance_lib.prime import PRIMES, prime_resonance_mask, prime_resonance_mask_loop
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv=None) -> None:
@@ -31,14 +27,12 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     slow = prime_resonance_mask_loop(n, n, PRIMES)
     loop_s = time.perf_counter() - t0
-    result = {"benchmark": "bench_prime_mask", "size": [n, n], "primes": list(PRIMES), "vectorised_s": vectorised_s,
-              "loop_s": loop_s, "speedup": loop_s / vectorised_s, "equal": bool(torch.equal(fast, slow)),
-              "density": fast.float().mean().item(), "torch": torch.__version__, "commit": git_commit(),
-              "date": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads()}
+    result = {"size": [n, n], "primes": list(PRIMES), "vectorised_s": vectorised_s, "loop_s": loop_s,
+              "speedup": loop_s / vectorised_s, "equal": bool(torch.equal(fast, slow)),
+              "density": fast.float().mean().item(), "threads": torch.get_num_threads()}
     print(f"{n}x{n}: vectorised {vectorised_s * 1000:.1f} ms, loop {loop_s:.1f} s ({result['speedup']:,.0f}x), "
           f"equal={result['equal']}, density {result['density']:.4f}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_prime_mask.json").write_text(json.dumps(result, indent=2))
+    write_result("bench_prime_mask", None, result, None, "bench_prime_mask.json")
 
 
 if __name__ == "__main__":

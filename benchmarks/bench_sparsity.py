@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import time
 from pathlib import Path
 
 import torch
 
-from resonance_lib.experiments import device_name, git_commit
+from benchmarks.results_io import write_result
 from resonance_lib.model import ResonanceConfig, ResonanceLM
 from resonance_lib.sparsity import STRATEGIES, export_compressed, semi_structured_benchmark, sparsify
 from resonance_lib.train import resolve_device
 
 SIZES = {"baby": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
          "gpt": dict(n_layer=6, n_head=6, n_embd=384, block_size=256)}
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def checkpoint_bytes(size: str, target: float, strategy: str) -> dict:
@@ -47,18 +44,13 @@ def main(argv=None) -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     device = resolve_device("auto")
-    result = {"benchmark": "bench_sparsity", "device": device_name(device), "torch": torch.__version__,
-              "commit": git_commit(), "date": time.strftime("%Y-%m-%d"),
-              "checkpoint": checkpoint_bytes(args.size, args.target, args.strategy),
+    result = {"checkpoint": checkpoint_bytes(args.size, args.target, args.strategy),
               "semi_structured_2_4": semi_structured_benchmark()}
     c = result["checkpoint"]
     print(f"{args.size} at sparsity {c['measured_sparsity']:.4f}: dense {c['dense_bytes']:,} B, "
           f"compressed {c['compressed_bytes']:,} B = {c['ratio']:.3f}x")
     print("2:4 semi-structured:", result["semi_structured_2_4"])
-    out = args.out or RESULTS / f"bench_sparsity_{device.type}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_result("bench_sparsity", device, result, args.out, f"bench_sparsity_{device.type}.json")
 
 
 if __name__ == "__main__":

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import platform
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.results_io import write_result
 from resonance_lib.data import CharTokenizer, TokenData
-from resonance_lib.experiments import SWITCHES, device_name, git_commit
+from resonance_lib.experiments import SWITCHES
 from resonance_lib.model import ResonanceConfig, ResonanceLM, count_params
 from resonance_lib.train import TrainConfig, resolve_device, train
 
@@ -29,7 +29,6 @@ SIZES = {
     "gpt": (dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2), 64),
 }
 VARIANTS: dict[str, dict] = {"baseline": {}, **SWITCHES}  # unmatched sizes: this measures cost per step
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def measure(config: ResonanceConfig, batch_size: int, steps: int, device: str, compile: bool
@@ -75,16 +74,10 @@ def main(argv=None) -> None:
         r["relative_to_baseline"] = r["tokens_per_s"] / base if base else None
         print(f"{r['variant']:>16s}  {r['params']:>10,d} params  {r['tokens_per_s']:>12,.0f} tokens/s"
               + (f"  {r['relative_to_baseline']:.2f}x baseline" if base else ""))
-    result = {
-        "benchmark": "bench_train", "size": size, "batch_size": batch_size, "steps": args.steps,
-        "compile": args.compile, "autocast_bf16": device.type == "cuda", "device": device_name(device),
-        "torch": torch.__version__, "python": platform.python_version(), "commit": git_commit(),
-        "date": time.strftime("%Y-%m-%d"), "results": rows,
-    }
-    out = args.out or RESULTS / f"bench_train_{device.type}_{size}{'_compile' if args.compile else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    body = {"size": size, "batch_size": batch_size, "steps": args.steps, "compile": args.compile,
+            "autocast_bf16": device.type == "cuda", "python": platform.python_version(), "results": rows}
+    write_result("bench_train", device, body, args.out,
+                 f"bench_train_{device.type}_{size}{'_compile' if args.compile else ''}.json")
 
 
 if __name__ == "__main__":

@@ -109,7 +109,6 @@ def inference_tokens_per_s(model: torch.nn.Module, data, batch_size: int, device
     model.eval()
     x, _ = data.get_batch("val", batch_size, model.config.block_size, generator=torch.Generator().manual_seed(0),
                           device=device)
-    x = x.to(device)
     model(x)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -64,7 +64,7 @@ class ResonanceConfig:
     delta_value_dim: int = 1  # d_v of the delta state X ∈ R^{d×d_v}
     delta_beta_init: float = 1.0  # β at initialisation, in (0, 2)
     delta_v_sigmoid: bool = True  # v = 4·sigmoid(W_v h) (True) or W_v h (False)
-    attention: str = "standard"  # "standard" | "phase"
+    attention: str = "standard"  # "standard" | "phase" | "halting"
     phase_frequencies: int = 32  # F, the length of each token's phase vector
     phase_init: str = "random"  # "random": N(0, 0.3); "phonetic": shared phases per rhyme group
     halting_max_iters: int = 4
@@ -80,10 +80,18 @@ class ResonanceConfig:
     ffn_mask: str = "none"  # "none" | "prime"
 
     def __post_init__(self):
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "delta_value_dim",
+                     "phase_frequencies", "halting_max_iters", "memory_slots", "premanifest_max_iters"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
+        for name, allowed in (("residual", RESIDUALS), ("attention", ATTENTIONS), ("phase_init", PHASE_INITS),
+                              ("encoder", ENCODERS), ("head", HEADS), ("ffn_mask", FFN_MASKS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r}; allowed: {list(allowed)}")
+        for name in ("bias", "memory"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
         if self.ffn_hidden is not None and (not isinstance(self.ffn_hidden, int) or self.ffn_hidden < 1):
             raise ValueError(f"ffn_hidden={self.ffn_hidden!r} must be a positive integer or None (4·n_embd)")
         if self.n_embd % self.n_head:
@@ -93,42 +101,19 @@ class ResonanceConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
-        if not isinstance(self.bias, bool):
-            raise ValueError(f"bias={self.bias!r} must be True or False")
-        if self.residual not in RESIDUALS:
-            raise ValueError(f"residual={self.residual!r}; allowed: {list(RESIDUALS)}")
-        if isinstance(self.delta_value_dim, bool) or not isinstance(self.delta_value_dim, int) \
-                or self.delta_value_dim < 1:
-            raise ValueError(f"delta_value_dim={self.delta_value_dim!r} must be a positive integer")
         if self.residual == "add" and self.delta_value_dim != 1:
             raise ValueError(f"delta_value_dim={self.delta_value_dim} needs residual='delta' "
                              f"(got residual='add', which allows only delta_value_dim=1)")
         if not 0.0 < self.delta_beta_init < 2.0:
             raise ValueError(f"delta_beta_init={self.delta_beta_init!r} must lie in (0, 2)")
-        if self.attention not in ATTENTIONS:
-            raise ValueError(f"attention={self.attention!r}; allowed: {list(ATTENTIONS)}")
-        if self.phase_init not in PHASE_INITS:
-            raise ValueError(f"phase_init={self.phase_init!r}; allowed: {list(PHASE_INITS)}")
-        if isinstance(self.phase_frequencies, bool) or not isinstance(self.phase_frequencies, int) \
-                or self.phase_frequencies < 1:
-            raise ValueError(f"phase_frequencies={self.phase_frequencies!r} must be a positive integer")
         if self.attention != "phase" and self.phase_init != "random":
             raise ValueError(f"phase_init={self.phase_init!r} needs attention='phase' (got {self.attention!r})")
-        for name, allowed in (("encoder", ENCODERS), ("head", HEADS), ("ffn_mask", FFN_MASKS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r}; allowed: {list(allowed)}")
         self.primes = check_primes(self.primes)
-        for name in ("halting_max_iters", "memory_slots", "premanifest_max_iters"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int) \
-                    or getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)!r} must be a positive integer")
         for name in ("halting_epsilon", "premanifest_epsilon"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name}={getattr(self, name)!r} must lie in (0, 1] (entropy is normalised)")
         if self.ponder_weight < 0:
             raise ValueError(f"ponder_weight={self.ponder_weight} must be >= 0")
-        if not isinstance(self.memory, bool):
-            raise ValueError(f"memory={self.memory!r} must be True or False")
 
     @property
     def mlp_hidden(self) -> int:

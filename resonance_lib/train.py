@@ -264,7 +264,3 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
     bar.close()
     return pd.DataFrame(state.history)
 
-
-def set_seed(seed: int) -> None:
-    """Seed torch's global generator (model initialisation) on CPU and CUDA."""
-    torch.manual_seed(seed)
