@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
@@ -19,6 +20,7 @@ from resonance_lib.prime import PRIMES, prime_resonance_mask, prime_resonance_ma
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     n = args.size
     t0 = time.perf_counter()
@@ -32,7 +34,7 @@ def main(argv=None) -> None:
               "density": fast.float().mean().item(), "threads": torch.get_num_threads()}
     print(f"{n}x{n}: vectorised {vectorised_s * 1000:.1f} ms, loop {loop_s:.1f} s ({result['speedup']:,.0f}x), "
           f"equal={result['equal']}, density {result['density']:.4f}")
-    write_result("bench_prime_mask", None, result, None, "bench_prime_mask.json")
+    write_result("bench_prime_mask", None, result, args.out, "bench_prime_mask.json")
 
 
 if __name__ == "__main__":

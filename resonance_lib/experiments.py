@@ -7,6 +7,7 @@ the model initialisation and the batch order, so variants are compared *paired b
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -61,6 +62,15 @@ SPARSE: dict[str, dict] = {
 }
 
 
+# Every component at once. The attention switch takes one value, so this uses phase attention (random phases:
+# they work with any vocabulary) and leaves out halting attention; the delta residual uses d_v = 1.
+COMBINED: dict[str, tuple[dict, dict]] = {
+    "everything": ({"residual": "delta", "delta_value_dim": 1, "attention": "phase", "phase_init": "random",
+                    "encoder": "prime", "memory": True, "head": "premanifest", "ffn_mask": "prime"},
+                   SPARSE["sparse_resonance"]),
+}
+
+
 def sparse_callbacks(changes: dict, ramp_fraction: float = 0.5, updates: int = 40):
     """A callbacks factory for ``Variant``: a sparsifier whose schedule scales with the run's length
     (the ramp ends at ``ramp_fraction`` of the steps; about ``updates`` mask updates in all)."""
@@ -74,15 +84,21 @@ def sparse_callbacks(changes: dict, ramp_fraction: float = 0.5, updates: int = 4
 
 def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: float = 0.02) -> list[Variant]:
     """``baseline`` (= ``base``) and each named component: a config switch from ``SWITCHES``, resized with
-    ``match_params`` to within ``tolerance`` of the baseline's parameter count, or a sparsifier from ``SPARSE``."""
-    unknown = [n for n in names if n not in SWITCHES and n not in SPARSE]
+    ``match_params`` to within ``tolerance`` of the baseline's parameter count, a sparsifier from ``SPARSE``,
+    or both (``COMBINED``)."""
+    allowed = [*SWITCHES, *SPARSE, *COMBINED]
+    unknown = [n for n in names if n not in allowed]
     if unknown:
-        raise ValueError(f"unknown components {unknown}; allowed: {sorted(SWITCHES) + sorted(SPARSE)}")
+        raise ValueError(f"unknown components {unknown}; allowed: {sorted(allowed)}")
     target = config_params(base)
     variants = [Variant("baseline", base)]
     for name in names:
         if name in SPARSE:
             variants.append(Variant(name, base, callbacks=sparse_callbacks(SPARSE[name])))
+        elif name in COMBINED:
+            switches, sparsity = COMBINED[name]
+            variants.append(Variant(name, match_params(dataclasses.replace(base, **switches), target, tolerance),
+                                    callbacks=sparse_callbacks(sparsity)))
         else:
             variants.append(Variant(name, match_params(dataclasses.replace(base, **SWITCHES[name]), target, tolerance)))
     return variants
@@ -90,7 +106,10 @@ def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: flo
 
 def git_commit() -> str:
     """The current commit (short hash), with ``+dirty`` if the code (library, benchmarks, packaging) has
-    uncommitted changes — notebooks executed in place and regenerated figures do not count — or ``unknown``."""
+    uncommitted changes — notebooks executed in place and regenerated figures do not count — or ``unknown``.
+    ``RESONANCE_COMMIT`` overrides it, for a copy of the tree without its ``.git`` (e.g. sent to a GPU box)."""
+    if os.environ.get("RESONANCE_COMMIT"):
+        return os.environ["RESONANCE_COMMIT"]
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                              check=True).stdout.strip()

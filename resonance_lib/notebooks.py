@@ -3,6 +3,10 @@
 One line per notebook (time, ok/FAILED); on failure the notebook, the cell and the error. ``cpu`` and
 ``gpu`` runs write the executed notebooks in place and their figures to ``figures/``; a ``smoke`` run
 writes both to a temporary directory, so it never overwrites committed results.
+
+``--plain`` runs the code cells in this Python process instead, without Jupyter (for a machine that has
+PyTorch but no papermill or kernel, such as a bare GPU box): it writes the figures and CSVs, not an executed
+notebook. ``--param NAME=VALUE`` (a Python literal) sets a parameter, e.g. ``--param 'SECTIONS=["char"]'``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ def find_notebooks(names: list[str] | None = None, notebook_dir: Path = NOTEBOOK
     return chosen
 
 
+def _absolute_data_dirs() -> None:
+    """Notebooks run inside notebooks/: make relative corpus directories absolute before they are used there."""
+    if os.environ.get("RESONANCE_DATA_DIR"):
+        os.environ["RESONANCE_DATA_DIR"] = ":".join(
+            str(Path(d).resolve()) for d in os.environ["RESONANCE_DATA_DIR"].split(":") if d)
+
+
 def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, timeout: int,
                  parameters: dict | None = None) -> NotebookResult:
     """Execute one notebook with kernel ``python3`` in its own folder, injecting PROFILE and FIG_DIR."""
@@ -55,10 +66,7 @@ def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, 
 
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     output = Path(output_dir) / notebook.name
-    # the kernel runs inside notebooks/: make relative corpus directories absolute before it inherits them
-    if os.environ.get("RESONANCE_DATA_DIR"):
-        os.environ["RESONANCE_DATA_DIR"] = ":".join(
-            str(Path(d).resolve()) for d in os.environ["RESONANCE_DATA_DIR"].split(":") if d)
+    _absolute_data_dirs()
     params = {"PROFILE": profile, "FIG_DIR": str(Path(fig_dir).resolve()), **(parameters or {})}
     start = time.perf_counter()
     error = None
@@ -72,6 +80,53 @@ def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, 
     return NotebookResult(notebook, output, time.perf_counter() - start, error)
 
 
+def run_plain(notebook: Path, profile: str, fig_dir: Path, parameters: dict | None = None) -> NotebookResult:
+    """Execute the notebook's code cells in order in one fresh namespace, in its folder; the parameters are
+    set right after the cell tagged ``parameters``, as papermill would."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    params = {"PROFILE": profile, "FIG_DIR": str(Path(fig_dir).resolve()), **(parameters or {})}
+    namespace: dict = {"__name__": "__main__"}
+    _absolute_data_dirs()
+    start, error, cwd = time.perf_counter(), None, os.getcwd()
+    os.chdir(notebook.parent)
+    try:
+        for index, cell in enumerate(cells):
+            tags = cell.get("metadata", {}).get("tags", [])
+            if "injected-parameters" in tags:
+                continue  # a previous papermill run's values: ours follow the parameters cell
+            source = "".join(cell["source"])
+            try:
+                exec(compile(source, f"{notebook.name}[code cell {index}]", "exec"), namespace)  # noqa: S102
+            except Exception as exc:  # noqa: BLE001 - reported with the cell, never hidden
+                error = f"code cell {index}: {type(exc).__name__}: {exc}"
+                import traceback
+
+                traceback.print_exc()
+                break
+            if "parameters" in tags:
+                namespace.update(params)
+    finally:
+        os.chdir(cwd)
+    return NotebookResult(notebook, notebook, time.perf_counter() - start, error)
+
+
+def _parameter(text: str) -> tuple[str, object]:
+    import ast
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"--param {text!r}: expected NAME=VALUE, e.g. SEEDS=[0,1]")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError) as exc:
+        raise argparse.ArgumentTypeError(f"--param {name}: {value!r} is not a Python literal") from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resonance_lib.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="notebooks to run (prefix such as 01); default: all")
@@ -79,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, help="executed notebooks (default: in place; smoke: a temp dir)")
     parser.add_argument("--fig-dir", type=Path, help="figures and CSVs (default: figures/; smoke: a temp dir)")
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 600 smoke, 7200 else)")
+    parser.add_argument("--plain", action="store_true", help="run the code cells in this process, without Jupyter")
+    parser.add_argument("--param", type=_parameter, action="append", default=[], metavar="NAME=VALUE",
+                        help="set a notebook parameter (a Python literal); repeatable")
     args = parser.parse_args(argv)
     try:
         profile = check_profile(args.profile)
@@ -95,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"profile={profile} notebooks -> {output_dir} figures -> {fig_dir}", flush=True)
     results = []
     for notebook in notebooks:
-        result = run_notebook(notebook, profile, output_dir, fig_dir, timeout)
+        if args.plain:
+            result = run_plain(notebook, profile, fig_dir, dict(args.param))
+        else:
+            result = run_notebook(notebook, profile, output_dir, fig_dir, timeout, dict(args.param))
         status = "ok" if result.ok else "FAILED"
         print(f"{result.seconds:8.1f}s  {status:6s}  {notebook.name}", flush=True)
         if not result.ok:

@@ -47,10 +47,12 @@ def loss_curves(df: pd.DataFrame, metrics=("train_loss", "val_loss"), hue: str =
     return fig
 
 
-def forest(summary: pd.DataFrame, label: str = "Δ val loss vs baseline (nats)") -> plt.Figure:
-    """Mean difference to the baseline with its 95% interval, one row per variant."""
+def forest(summary: pd.DataFrame, label: str = "Δ val loss vs baseline (nats)", ax: plt.Axes | None = None
+           ) -> plt.Figure:
+    """Mean difference to the baseline with its 95% interval, one row per variant (on ``ax`` if given)."""
     rows = summary.dropna(subset=["delta_mean"]).reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(6, 0.45 * len(rows) + 1.2))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.45 * len(rows) + 1.2))
     lo = rows["delta_mean"] - rows["delta_ci_low"]
     hi = rows["delta_ci_high"] - rows["delta_mean"]
     ax.errorbar(rows["delta_mean"], range(len(rows)), xerr=[lo.fillna(0), hi.fillna(0)], fmt="o", capsize=3)
@@ -58,7 +60,22 @@ def forest(summary: pd.DataFrame, label: str = "Δ val loss vs baseline (nats)")
     ax.set_yticks(range(len(rows)), rows["variant"])
     ax.invert_yaxis()
     ax.set_xlabel(label)
-    return fig
+    return ax.figure
+
+
+def cost_quality(summary: pd.DataFrame, ax: plt.Axes | None = None, metric: str = "val_loss") -> plt.Figure:
+    """Training tokens/s (x, log scale) against the final ``metric`` (y, mean and 95% interval), one labelled
+    point per variant: up-left is cheap and bad, down-right fast and good."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5))
+    mean = summary[f"{metric}_mean"]
+    ax.errorbar(summary["tokens_per_s"], mean, yerr=[(mean - summary["ci_low"]).fillna(0),
+                                                     (summary["ci_high"] - mean).fillna(0)], fmt="o", capsize=3)
+    for row in summary.itertuples():
+        ax.annotate(row.variant, (row.tokens_per_s, getattr(row, f"{metric}_mean")), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.set(xscale="log", xlabel="training tokens/s", ylabel=f"final {metric.replace('_', ' ')}")
+    return ax.figure
 
 
 def save_table(table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp) -> Path:

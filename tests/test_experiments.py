@@ -66,6 +66,24 @@ def test_matched_variants_are_within_two_percent_and_switched():
         matched_variants(base, ["nope"])
 
 
+def test_everything_switches_every_component_on_and_attaches_a_sparsifier():
+    from resonance_lib.experiments import COMBINED, matched_variants
+    from resonance_lib.model import ResonanceLM, config_params
+    from resonance_lib.sparsity import SparsityCallback
+    from resonance_lib.train import TrainConfig
+
+    base = ResonanceConfig(vocab_size=65, block_size=32, n_layer=2, n_head=2, n_embd=32)
+    baseline, everything = matched_variants(base, ["everything"])
+    config = everything.config
+    assert (config.residual, config.attention, config.encoder, config.memory, config.head, config.ffn_mask) == (
+        "delta", "phase", "prime", True, "premanifest", "prime")
+    assert abs(config_params(config) - config_params(base)) <= 0.02 * config_params(base)
+    callbacks = everything.callbacks(ResonanceLM(config), TrainConfig(max_iters=100))
+    assert len(callbacks) == 1 and isinstance(callbacks[0], SparsityCallback)
+    assert callbacks[0].sparsifier.config.target_sparsity == COMBINED["everything"][1].get("target_sparsity", 0.73)
+    assert list(baseline.callbacks(ResonanceLM(base), TrainConfig())) == []
+
+
 def test_report_renders_tables_from_csv_and_says_what_is_missing(tmp_path):
     from resonance_lib.report import main
 
@@ -79,3 +97,10 @@ def test_report_renders_tables_from_csv_and_says_what_is_missing(tmp_path):
     text = readme.read_text()
     assert "| x holds | +1.0% | True |" in text and "commit abc" in text and "\nold\n" not in text
     assert "01_verdict_cpu.csv` missing" in text and text.endswith("rest\n")
+
+
+def test_git_commit_can_be_named_for_a_copy_without_git(monkeypatch):
+    from resonance_lib.experiments import git_commit
+
+    monkeypatch.setenv("RESONANCE_COMMIT", "abc1234")
+    assert git_commit() == "abc1234"
