@@ -149,9 +149,19 @@ class Sparsifier:
             owner, attr = self._owner(n)
             getattr(owner, f"{attr}_mask").copy_(mask)
 
+    def _follow_model(self) -> None:
+        """``model.to(device)`` moves the mask buffers (and may replace the parameters), not these dicts: take
+        the model's current tensors whenever the masks sit on another device than their weights."""
+        for n in self.params:
+            owner, attr = self._owner(n)
+            self.params[n] = getattr(owner, attr)
+            if self.masks[n].device != self.params[n].device:
+                self.masks[n] = getattr(owner, f"{attr}_mask")
+
     @torch.no_grad()
     def apply(self, optimizer: torch.optim.Optimizer | None = None) -> None:
         """W ← W ⊙ M, and AdamW's exp_avg, exp_avg_sq ← 0 where M = 0."""
+        self._follow_model()
         optimizer = optimizer or self.optimizer
         for n, p in self.params.items():
             mask = self.masks[n]
@@ -163,6 +173,7 @@ class Sparsifier:
 
     @torch.no_grad()
     def mask_gradients(self) -> None:
+        self._follow_model()
         for n, p in self.params.items():
             if p.grad is not None:
                 p.grad.mul_(self.masks[n])
@@ -249,6 +260,7 @@ class Sparsifier:
     def update(self, step: int) -> None:
         """One mask update of the configured strategy at ``step``, then enforce the masks."""
         self._last_step = step
+        self._follow_model()
         strategy = self.config.strategy
         if strategy == "gmp":
             for n, p in self.params.items():

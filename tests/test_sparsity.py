@@ -215,3 +215,18 @@ def test_revive_ratio_that_cannot_hold_the_target_is_refused():
     s = Sparsifier(model(), SparsityConfig(strategy="resonance", revive_ratio=0.5, end_step=0))
     with pytest.raises(ValueError, match="cannot hold layer"):
         s.update(1)
+
+
+@pytest.mark.parametrize("device", ["meta", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_masks_follow_the_model_to_another_device(device):
+    """Sparsifiers are attached before the trainer moves the model: their masks must move with it."""
+    from resonance_lib.model import ResonanceConfig, ResonanceLM
+    from resonance_lib.sparsity import sparsify
+
+    model = ResonanceLM(ResonanceConfig(vocab_size=17, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    callback = sparsify(model, strategy="rigl", target_sparsity=0.5, end_step=10)
+    model.to(device)
+    callback.sparsifier.apply()
+    callback.sparsifier.mask_gradients()
+    assert {m.device.type for m in callback.sparsifier.masks.values()} == {device}
