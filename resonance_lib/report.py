@@ -16,6 +16,7 @@ import pandas as pd
 from .data import PACKAGE_ROOT
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+BENCH_START, BENCH_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 # (csv stem without the profile suffix, heading, columns to show)
 TABLES = [
@@ -107,7 +108,11 @@ def claim_rows(fig_dir: Path, profile: str) -> list[dict]:
     phase = load("03_verdict")
     if phase is not None:
         for v in phase.itertuples():
-            rows.append(_row(v.claim, "03", v.measured, v._3, phase, "holds" if str(v.holds) == "True" else "not supported"))
+            # each claim says phase attention does at least as well (in loss: a difference ≤ 0); an interval
+            # wholly above 0 says it does significantly worse
+            low = float(re.search(r"\[([-+]?[\d.]+)", v._3).group(1))
+            word = "holds" if str(v.holds) == "True" else ("contradicted" if low > 0 else "not supported")
+            rows.append(_row(v.claim, "03", v.measured, v._3, phase, word))
     prime = load("04_verdict")
     if prime is not None:
         for level in ("char", "word"):
@@ -168,18 +173,77 @@ def render(fig_dir: Path, profile: str, only_existing: bool = False) -> str:
     return "\n\n".join(parts)
 
 
+def render_run_times(notebook_dir: Path) -> str:
+    """How long each committed executed notebook took, from the metadata papermill wrote into it."""
+    import json
+
+    rows = []
+    for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
+        meta = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("papermill", {})
+        if meta.get("duration") is not None:
+            rows.append({"notebook": path.stem, "profile": meta.get("parameters", {}).get("PROFILE", "?"),
+                         "seconds": round(meta["duration"], 1), "finished (UTC)": meta.get("end_time", "")[:19]})
+    if not rows:
+        return ""
+    table = pd.DataFrame(rows)
+    total = ", ".join(f"{p}: {g['seconds'].sum() / 60:.1f} min" for p, g in table.groupby("profile"))
+    return (f"**Run time of the committed executed notebooks** (papermill's record in each notebook; total {total})"
+            "\n\n" + _markdown(table))
+
+
+def render_benchmarks(results_dir: Path) -> str:
+    """Markdown for every JSON that ``python -m benchmarks`` (or one benchmark) wrote into ``results_dir``."""
+    import json
+
+    parts = []
+    for path in sorted(results_dir.glob("bench_*.json")):
+        result = json.loads(path.read_text())
+        device = result.get("device") or f"CPU ({result.get('threads')} threads)"
+        head = (f"**`{path.name}`** — device {device}, "
+                f"torch {result['torch']}, commit {result['commit']}, {result['date']}")
+        name = result["benchmark"]
+        if name == "bench_train":
+            head += (f"; {result['size']} size, batch {result['batch_size']}, {result['steps']} timed steps, "
+                     f"compile={result['compile']}")
+            table = pd.DataFrame(result["results"])[["variant", "params", "tokens_per_s", "relative_to_baseline"]]
+            parts.append(head + "\n\n" + _markdown(table))
+        elif name == "bench_attention":
+            table = pd.DataFrame(result["results"]).pivot(index="seq_len", columns="form", values="ms").reset_index()
+            parts.append(head + " — fwd+bwd ms\n\n" + _markdown(table))
+        elif name == "bench_sparsity":
+            c, semi = result["checkpoint"], result["semi_structured_2_4"]
+            line = (f"{c['size']} model at sparsity {c['measured_sparsity']:.4f}: compressed checkpoint "
+                    f"{c['compressed_bytes']:,} B = {c['ratio']:.3f}× dense; 2:4 semi-structured matmul: ")
+            line += (f"{semi['speedup']:.2f}× dense speed ({semi['shape']})" if semi.get("supported")
+                     else f"not measured ({semi['reason']})")
+            parts.append(head + "\n\n" + line)
+        elif name == "bench_prime_mask":
+            parts.append(head + f"\n\n{result['size'][0]}×{result['size'][1]} mask: vectorised "
+                         f"{result['vectorised_s'] * 1000:.1f} ms, loop {result['loop_s']:.1f} s "
+                         f"({result['speedup']:,.0f}×), identical: {result['equal']}")
+    return "\n\n".join(parts)
+
+
+def _replace_between(text: str, start: str, end: str, body: str) -> str:
+    return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}", text, flags=re.S)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", nargs="+", default=["cpu", "gpu"],
                         help="profiles to render, in order; after the first only tables that exist are shown")
     parser.add_argument("--readme", type=Path, default=PACKAGE_ROOT / "README.md")
     parser.add_argument("--fig-dir", type=Path, default=PACKAGE_ROOT / "figures")
+    parser.add_argument("--bench-dir", type=Path, default=PACKAGE_ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
     text = args.readme.read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise SystemExit(f"{args.readme} has no {START} … {END} markers")
-    body = "\n\n".join(render(args.fig_dir, profile, only_existing=i > 0) for i, profile in enumerate(args.profile))
-    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{body}\n{END}", text, flags=re.S)
+    body = "\n\n".join([render_run_times(args.fig_dir.parent / "notebooks"),
+                          *(render(args.fig_dir, profile, only_existing=i > 0) for i, profile in enumerate(args.profile))])
+    text = _replace_between(text, START, END, body)
+    if BENCH_START in text and BENCH_END in text:
+        text = _replace_between(text, BENCH_START, BENCH_END, render_benchmarks(args.bench_dir))
     args.readme.write_text(text, encoding="utf-8")
     print(f"wrote the {' and '.join(args.profile)} results into {args.readme}")
 

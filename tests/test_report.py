@@ -1,0 +1,71 @@
+"""The README's generated sections: claim rows, benchmark tables and run times come from files, not hands."""
+
+import json
+
+import nbformat
+import pandas as pd
+
+STAMP = {"profile": "cpu", "device": "cpu (2 threads)", "seeds": "0 1 2", "commit": "abc1234"}
+
+
+def _summary(path, rows):
+    pd.DataFrame([{**r, **STAMP} for r in rows]).to_csv(path, index=False)
+
+
+def test_claim_rows_read_the_verdict_from_the_interval(tmp_path):
+    from resonance_lib.report import claim_rows
+
+    base = {"variant": "baseline", "val_acc_mean": 0.30, "delta_mean": 0.0, "delta_ci_low": 0.0, "delta_ci_high": 0.0,
+            "verdict": "baseline"}
+    _summary(tmp_path / "01_forgetting_summary_cpu.csv", [
+        base,
+        {**base, "variant": "delta_dv1", "val_acc_mean": 0.31, "delta_mean": 0.01, "delta_ci_low": -0.02,
+         "delta_ci_high": 0.04, "verdict": "no significant difference"},
+        {**base, "variant": "delta_dv4", "val_acc_mean": 0.90, "delta_mean": 0.6, "delta_ci_low": 0.5,
+         "delta_ci_high": 0.7, "verdict": "better"}])
+    row = {"level": "char", "val_loss_mean": 2.0, "delta_mean": 0.0, "delta_ci_low": 0.0, "delta_ci_high": 0.0,
+           "verdict": "baseline", "throughput_vs_baseline": 1.0}
+    _summary(tmp_path / "05_summary_cpu.csv", [
+        {**row, "variant": "baseline"},
+        {**row, "variant": "everything", "val_loss_mean": 2.2, "delta_mean": 0.2, "delta_ci_low": 0.1,
+         "delta_ci_high": 0.3, "verdict": "worse", "throughput_vs_baseline": 0.2}])
+    rows = claim_rows(tmp_path, "cpu")
+    assert [r["verdict"] for r in rows] == ["not supported", "holds", "contradicted"]
+    assert rows[1]["measured"] == "val acc 0.900 vs 0.300 (additive)" and rows[1]["seeds"] == "0 1 2"
+    assert "0.20× throughput" in rows[2]["measured"] and rows[2]["95% interval"] == "Δ [+0.100, +0.300]"
+    assert claim_rows(tmp_path, "gpu") == []  # nothing measured in that profile: no rows
+
+
+def test_benchmarks_and_run_times_render_from_their_files(tmp_path):
+    from resonance_lib.report import render_benchmarks, render_run_times
+
+    (tmp_path / "bench_train_cpu_baby.json").write_text(json.dumps({
+        "benchmark": "bench_train", "device": "cpu (2 threads)", "torch": "2.13.0", "commit": "abc", "date": "2026-11-24",
+        "size": "baby", "batch_size": 12, "steps": 60, "compile": False,
+        "results": [{"variant": "baseline", "params": 10, "tokens_per_s": 2000.0, "relative_to_baseline": 1.0},
+                    {"variant": "delta_dv1", "params": 10, "tokens_per_s": 1500.0, "relative_to_baseline": 0.75}]}))
+    text = render_benchmarks(tmp_path)
+    assert "`bench_train_cpu_baby.json`** — device cpu (2 threads)" in text and "| delta_dv1 | 10 | 1,500 | 0.75 |" in text
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"duration": 90.0, "end_time": "2026-11-24T01:00:00", "parameters": {"PROFILE": "cpu"}}
+    nbformat.write(nb, tmp_path / "01_x.ipynb")
+    nbformat.write(nb, tmp_path / "02_y.ipynb")
+    times = render_run_times(tmp_path)
+    assert "total cpu: 3.0 min" in times and "| 01_x | cpu | 90 | 2026-11-24T01:00:00 |" in times
+
+
+def test_cost_quality_and_forest_plot_the_summary_values():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from resonance_lib.plots import cost_quality, forest
+
+    summary = pd.DataFrame({"variant": ["baseline", "x"], "tokens_per_s": [1000.0, 250.0], "val_loss_mean": [2.0, 1.8],
+                            "ci_low": [1.9, 1.7], "ci_high": [2.1, 1.9], "delta_mean": [0.0, -0.2],
+                            "delta_ci_low": [0.0, -0.3], "delta_ci_high": [0.0, -0.1]})
+    ax = cost_quality(summary).axes[0]
+    x, y = ax.lines[0].get_data()
+    assert list(x) == [1000.0, 250.0] and list(y) == [2.0, 1.8] and ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.texts] == ["baseline", "x"]
+    ax = forest(summary).axes[0]
+    assert list(ax.lines[0].get_xdata()) == [0.0, -0.2]
