@@ -102,7 +102,10 @@ def claim_rows(fig_dir: Path, profile: str) -> list[dict]:
                              "reproduced (our loss is lower)" if r["final_loss"] <= r["published_loss"] else "not reproduced"))
     if verdicts is not None:
         for prefix in ("toy: all advanced", "MNIST"):
-            v = verdicts[verdicts["claim"].str.startswith(prefix)].iloc[0]
+            found = verdicts[verdicts["claim"].str.startswith(prefix)]
+            if found.empty:
+                continue
+            v = found.iloc[0]
             rows.append(_row(f"seed benchmark: {v['claim']}", "02", v["measured"], "", verdicts,
                              "holds" if v["holds"] is True or v["holds"] == "True" else "not supported"))
     phase = load("03_verdict")
