@@ -87,3 +87,12 @@ def save_table(table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp
     path = fig_dir / f"{name}.csv"
     stamped.to_csv(path, index=False)
     return path
+
+
+STAMP_COLUMNS = {"profile": str, "device": str, "seeds": str, "commit": str}
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV written by ``save_table``/``save_figure``/``run_grid`` with its stamp columns as text (a short
+    commit such as ``77722e4`` would otherwise be read as the number 7.7722e8)."""
+    return pd.read_csv(path, dtype=STAMP_COLUMNS)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .data import PACKAGE_ROOT
+from .plots import read_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 BENCH_START, BENCH_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
@@ -69,7 +70,7 @@ def claim_rows(fig_dir: Path, profile: str) -> list[dict]:
     """The claim-vs-measured rows whose CSVs exist in ``fig_dir`` for ``profile``."""
     def load(stem):
         path = fig_dir / f"{stem}_{profile}.csv"
-        return pd.read_csv(path) if path.exists() else None
+        return read_table(path) if path.exists() else None
 
     rows = []
     forgetting = load("01_forgetting_summary")
@@ -168,7 +169,7 @@ def render(fig_dir: Path, profile: str, only_existing: bool = False) -> str:
             if not only_existing:
                 parts.append(f"**{heading}** — not run yet in the `{profile}` profile (`{path.name}` missing).")
             continue
-        df = pd.read_csv(path)
+        df = read_table(path)
         origin = df.iloc[0]
         parts.append(f"**{heading}** — `{path.relative_to(fig_dir.parent)}`; profile {origin['profile']}, "
                      f"device {origin['device']}, seeds {origin['seeds']}, commit {origin['commit']}\n\n"

@@ -69,3 +69,12 @@ def test_cost_quality_and_forest_plot_the_summary_values():
     assert [t.get_text() for t in ax.texts] == ["baseline", "x"]
     ax = forest(summary).axes[0]
     assert list(ax.lines[0].get_xdata()) == [0.0, -0.2]
+
+
+def test_stamps_read_back_as_text_even_when_a_commit_looks_like_a_number(tmp_path):
+    from resonance_lib.plots import Stamp, read_table, save_table
+
+    save_table(pd.DataFrame({"x": [1]}), "t", tmp_path, Stamp("cpu", "cpu", (0, 1), "77722e4"))
+    assert pd.read_csv(tmp_path / "t.csv")["commit"].dtype != object  # what plain read_csv does
+    table = read_table(tmp_path / "t.csv")
+    assert table["commit"].iloc[0] == "77722e4" and table["seeds"].iloc[0] == "0 1"
