@@ -93,14 +93,12 @@ def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: flo
     target = config_params(base)
     variants = [Variant("baseline", base)]
     for name in names:
-        if name in SPARSE:
-            variants.append(Variant(name, base, callbacks=sparse_callbacks(SPARSE[name])))
-        elif name in COMBINED:
-            switches, sparsity = COMBINED[name]
-            variants.append(Variant(name, match_params(dataclasses.replace(base, **switches), target, tolerance),
-                                    callbacks=sparse_callbacks(sparsity)))
-        else:
-            variants.append(Variant(name, match_params(dataclasses.replace(base, **SWITCHES[name]), target, tolerance)))
+        switches, sparsity = COMBINED.get(name, (SWITCHES.get(name), SPARSE.get(name)))
+        variant = Variant(name, match_params(dataclasses.replace(base, **switches), target, tolerance) if switches
+                          else base)
+        if sparsity:
+            variant.callbacks = sparse_callbacks(sparsity)
+        variants.append(variant)
     return variants
 
 

@@ -59,6 +59,11 @@ def _absolute_data_dirs() -> None:
             str(Path(d).resolve()) for d in os.environ["RESONANCE_DATA_DIR"].split(":") if d)
 
 
+def _notebook_parameters(profile: str, fig_dir: Path, parameters: dict | None) -> dict:
+    """What every run injects: PROFILE, an absolute FIG_DIR, then the caller's parameters."""
+    return {"PROFILE": profile, "FIG_DIR": str(Path(fig_dir).resolve()), **(parameters or {})}
+
+
 def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, timeout: int,
                  parameters: dict | None = None) -> NotebookResult:
     """Execute one notebook with kernel ``python3`` in its own folder, injecting PROFILE and FIG_DIR."""
@@ -67,7 +72,7 @@ def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, 
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     output = Path(output_dir) / notebook.name
     _absolute_data_dirs()
-    params = {"PROFILE": profile, "FIG_DIR": str(Path(fig_dir).resolve()), **(parameters or {})}
+    params = _notebook_parameters(profile, fig_dir, parameters)
     start = time.perf_counter()
     error = None
     try:
@@ -89,7 +94,7 @@ def run_plain(notebook: Path, profile: str, fig_dir: Path, parameters: dict | No
 
     matplotlib.use("Agg")
     cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
-    params = {"PROFILE": profile, "FIG_DIR": str(Path(fig_dir).resolve()), **(parameters or {})}
+    params = _notebook_parameters(profile, fig_dir, parameters)
     namespace: dict = {"__name__": "__main__"}
     _absolute_data_dirs()
     start, error, cwd = time.perf_counter(), None, os.getcwd()

@@ -8,6 +8,7 @@ tables, rendered from ``figures/*.csv`` (each with the profile, device, seeds an
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 
@@ -179,8 +180,6 @@ def render(fig_dir: Path, profile: str, only_existing: bool = False) -> str:
 
 def render_run_times(notebook_dir: Path) -> str:
     """How long each committed executed notebook took, from the metadata papermill wrote into it."""
-    import json
-
     rows = []
     for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
         meta = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("papermill", {})
@@ -197,8 +196,6 @@ def render_run_times(notebook_dir: Path) -> str:
 
 def render_benchmarks(results_dir: Path) -> str:
     """Markdown for every JSON that ``python -m benchmarks`` (or one benchmark) wrote into ``results_dir``."""
-    import json
-
     parts = []
     for path in sorted(results_dir.glob("bench_*.json")):
         result = json.loads(path.read_text())

@@ -118,6 +118,8 @@ class Sparsifier:
             if config.include_embeddings:
                 names.insert(0, "wte.weight")
         self.params = {n: params[n] for n in names}
+        # (module, attribute) of every weight, found once: modules outlive model.to(), the hot path looks them up
+        self._owners = {n: (model.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in names}
         self.masks: dict[str, torch.Tensor] = {}
         for n, p in self.params.items():
             owner, attr = self._owner(n)
@@ -140,8 +142,7 @@ class Sparsifier:
     # ------------------------------------------------------------------ the engine
 
     def _owner(self, name: str) -> tuple[nn.Module, str]:
-        module_name, _, attr = name.rpartition(".")
-        return self.model.get_submodule(module_name), attr
+        return self._owners[name]
 
     def _sync_buffers(self) -> None:
         """Masks are replaced during updates; point the module buffers at the current tensors."""
