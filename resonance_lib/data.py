@@ -13,10 +13,10 @@ Offline and not found, :class:`CorpusNotFoundError` names every place tried and 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import re
-import shutil
 import struct
 import tempfile
 import urllib.request
@@ -45,6 +45,8 @@ class CorpusSpec:
     files: dict[str, str]  # split -> file name; a single "all" file is split 90/10 like nanoGPT
     url: str | None = None  # canonical download URL for an "all" file
     hf_config: str | None = None  # datasets.load_dataset("Salesforce/wikitext", hf_config)
+    sizes: dict[str, int] | None = None  # split -> bytes of the downloaded file, checked after download
+    sha256: dict[str, str] | None = None  # split -> sha256 hex digest, checked after download
 
 
 CORPORA: dict[str, CorpusSpec] = {
@@ -52,6 +54,8 @@ CORPORA: dict[str, CorpusSpec] = {
         "tinyshakespeare",
         {"all": "input.txt"},
         url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        sizes={"all": 1_115_394},
+        sha256={"all": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"},
     ),
     "wikitext-2": CorpusSpec(
         "wikitext-2", {"train": "train.txt", "val": "validation.txt"}, hf_config="wikitext-2-raw-v1"
@@ -87,25 +91,75 @@ def _find(spec: CorpusSpec, dirs: list[Path]) -> Path | None:
     return None
 
 
-def download_file(url: str, dest: Path) -> Path:
-    """Fetch ``url`` (http(s):// or file://) to ``dest`` atomically (temp file, then rename)."""
+class DownloadError(OSError):
+    """A download that failed, or whose bytes are not the file expected (size or sha256)."""
+
+
+def _made_dirs(path: Path) -> list[Path]:
+    """The directories ``path.mkdir(parents=True)`` would create, deepest first."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _remove_if_empty(dirs: list[Path]) -> None:
+    for d in dirs:  # deepest first
+        if d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+
+
+def download_file(url: str, dest: Path, size: int | None = None, sha256: str | None = None) -> Path:
+    """Fetch ``url`` (http(s):// or file://) to ``dest`` atomically (temp file, then rename), after checking
+    the byte count and sha256 when given. A failed or refused download leaves nothing behind: no file, no
+    temp file, no folder it created."""
+    created = _made_dirs(dest.parent)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with urllib.request.urlopen(url, timeout=60) as response, tempfile.NamedTemporaryFile(
-        dir=dest.parent, delete=False
-    ) as tmp:
-        shutil.copyfileobj(response, tmp)
-    os.replace(tmp.name, dest)
-    return dest
+    tmp = None
+    try:
+        digest, count = hashlib.sha256(), 0
+        with urllib.request.urlopen(url, timeout=60) as response, tempfile.NamedTemporaryFile(
+            dir=dest.parent, delete=False
+        ) as out:
+            tmp = Path(out.name)
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                count += len(chunk)
+                out.write(chunk)
+        if size is not None and count != size:
+            raise DownloadError(f"{url} gave {count:,} bytes, expected {size:,} (sha256 {digest.hexdigest()}); "
+                                "not cached: an error page or a different file")
+        if sha256 is not None and digest.hexdigest() != sha256:
+            raise DownloadError(f"{url} has sha256 {digest.hexdigest()}, expected {sha256}; not cached")
+        os.replace(tmp, dest)
+        return dest
+    except BaseException:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        _remove_if_empty(created)
+        raise
 
 
 def _download_wikitext(spec: CorpusSpec, dest_dir: Path) -> None:
     from datasets import load_dataset  # heavy import, only when needed
 
     splits = {"train": "train", "val": "validation"}
-    ds = load_dataset("Salesforce/wikitext", spec.hf_config)
+    ds = load_dataset("Salesforce/wikitext", spec.hf_config)  # datasets checks what the hub sends
+    texts = {split: "".join(ds[hf_split]["text"]) for split, hf_split in splits.items()}
+    empty = [split for split, text in texts.items() if not text.strip()]
+    if empty:
+        raise DownloadError(f"Salesforce/wikitext {spec.hf_config} gave empty splits {empty}; not cached")
+    created = _made_dirs(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    for split, hf_split in splits.items():
-        (dest_dir / spec.files[split]).write_text("".join(ds[hf_split]["text"]), encoding="utf-8")
+    try:
+        for split, text in texts.items():  # each file atomically: a half-written split is never found
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=dest_dir, delete=False) as out:
+                out.write(text)
+            os.replace(out.name, dest_dir / spec.files[split])
+    except BaseException:
+        _remove_if_empty(created)
+        raise
 
 
 def corpus_dir(name: str, data_dirs: list[str | Path] | None = None, download: bool = True,
@@ -128,7 +182,8 @@ def corpus_dir(name: str, data_dirs: list[str | Path] | None = None, download: b
                 tried.append(f'datasets.load_dataset("Salesforce/wikitext", "{spec.hf_config}")')
             else:
                 tried.append(url or spec.url)
-                download_file(url or spec.url, dest / spec.files["all"])
+                download_file(url or spec.url, dest / spec.files["all"], size=(spec.sizes or {}).get("all"),
+                              sha256=(spec.sha256 or {}).get("all"))
             return dest
         except Exception as exc:  # noqa: BLE001 - reported below with every place tried
             error = f"download failed: {type(exc).__name__}: {exc}"
@@ -147,11 +202,23 @@ def load_corpus(name: str, data_dirs: list[str | Path] | None = None, download: 
     spec = CORPORA.get(name)
     directory = corpus_dir(name, data_dirs, download=download, url=url)
     if "all" in spec.files:
-        text = (directory / spec.files["all"]).read_text(encoding="utf-8")
+        text = read_corpus_file(directory / spec.files["all"])
         n = int(0.9 * len(text))
         return Corpus(name, text[:n], text[n:])
-    read = {split: (directory / f).read_text(encoding="utf-8") for split, f in spec.files.items()}
+    read = {split: read_corpus_file(directory / f) for split, f in spec.files.items()}
     return Corpus(name, read["train"], read["val"])
+
+
+def read_corpus_file(path: Path) -> str:
+    """A corpus file's text; an empty or non-UTF-8 file is a ``ValueError`` naming the path."""
+    raw = Path(path).read_bytes()
+    if not raw.strip():
+        raise ValueError(f"corpus file {path} is empty; replace it with the corpus text (or delete it so the "
+                         "corpus is looked for elsewhere)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"corpus file {path} is not UTF-8 text ({exc}); is it the right file?") from exc
 
 
 # ----------------------------------------------------------------------------- tokenizers

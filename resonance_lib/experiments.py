@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
 
 from .model import ResonanceConfig, ResonanceLM, config_params, count_params, match_params
 from .sparsity import sparsify
-from .train import Callback, TrainConfig, resolve_device, train
+from .train import Callback, NonFiniteLossError, TrainConfig, resolve_device, stream_seed, train
 
 
 @dataclass
@@ -75,9 +76,14 @@ def sparse_callbacks(changes: dict, ramp_fraction: float = 0.5, updates: int = 4
     """A callbacks factory for ``Variant``: a sparsifier whose schedule scales with the run's length
     (the ramp ends at ``ramp_fraction`` of the steps; about ``updates`` mask updates in all)."""
 
+    if "seed" in changes:
+        raise ValueError(f"seed={changes['seed']!r} in the sparsity changes: the mask stream follows each run's "
+                         "seed (stream_seed(seed, 'sparsity')), so seeds of one arm differ; leave seed out")
+
     def make(model, cfg: TrainConfig):
         return [sparsify(model, end_step=int(ramp_fraction * cfg.max_iters),
-                         update_interval=max(1, cfg.max_iters // updates), **changes)]
+                         update_interval=max(1, cfg.max_iters // updates),
+                         seed=stream_seed(cfg.seed, "sparsity"), **changes)]
 
     return make
 
@@ -137,6 +143,17 @@ def inference_tokens_per_s(model: torch.nn.Module, data, batch_size: int, device
     return repeats * x.shape[0] * x.shape[1] / (time.perf_counter() - t0)
 
 
+class GridRunError(RuntimeError):
+    """Some runs of a grid crashed (not diverged: a diverged run is a result). Raised after every other run
+    finished; ``results`` holds all of them, the crashed ones as ``status == "failed"`` rows with their error."""
+
+    def __init__(self, results: pd.DataFrame, crashed: list[tuple[str, int, BaseException]]):
+        self.results, self.crashed = results, crashed
+        super().__init__(f"{len(crashed)} run(s) crashed: " + "; ".join(
+            f"{name} seed {seed}: {type(exc).__name__}: {exc}" for name, seed, exc in crashed)
+            + " (the finished runs are in this error's .results)")
+
+
 def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
              model_factory: Callable[[ResonanceConfig], torch.nn.Module] | None = None,
              return_models: bool = False):
@@ -145,7 +162,10 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
     ``model_factory(config)`` builds each model; by default ``ResonanceLM(config, vocab=<the data's
     tokenizer vocabulary, if it has one>)``.
 
-    Columns: variant, seed, step, the trainer's metrics, params, infer_tokens_per_s, device, commit.
+    Columns: variant, seed, step, the trainer's metrics, params, infer_tokens_per_s, device, commit, status
+    (``ok`` / ``failed``) and error. A run that diverges (``NonFiniteLossError``) is a result: it becomes one
+    ``failed`` row with NaN metrics and its error, and the grid goes on. A run that crashes is recorded the same
+    way, and once every other run has finished a ``GridRunError`` carrying all the rows is raised.
     With ``return_models=True`` also returns ``{(variant, seed): trained model}`` (moved to the CPU).
     """
     names = [v.name for v in variants]
@@ -156,13 +176,22 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
     if model_factory is None:
         vocab = getattr(getattr(data, "tokenizer", None), "itos", None)
         model_factory = lambda config: ResonanceLM(config, vocab=vocab)  # noqa: E731
-    device, commit, frames, models = resolve_device(train_config.device), git_commit(), [], {}
+    device, commit, frames, models, crashed = resolve_device(train_config.device), git_commit(), [], {}, []
     for variant in variants:
         for seed in seeds:
             torch.manual_seed(seed)
-            model = model_factory(variant.config)
-            cfg = dataclasses.replace(train_config, seed=seed, **variant.train_overrides)
-            history = train(model, data, cfg, callbacks=list(variant.callbacks(model, cfg)))
+            try:
+                model = model_factory(variant.config)
+                cfg = dataclasses.replace(train_config, seed=seed, **variant.train_overrides)
+                history = train(model, data, cfg, callbacks=list(variant.callbacks(model, cfg)))
+            except Exception as exc:  # noqa: BLE001 - recorded with the run; crashes are raised below
+                if not isinstance(exc, NonFiniteLossError):
+                    crashed.append((variant.name, seed, exc))
+                frames.append(pd.DataFrame([{"variant": variant.name, "seed": seed,
+                                             "step": getattr(exc, "step", float("nan")), "val_loss": float("nan"),
+                                             "device": device_name(device), "commit": commit, "status": "failed",
+                                             "error": f"{type(exc).__name__}: {exc}"}]))
+                continue
             history.insert(0, "seed", seed)
             history.insert(0, "variant", variant.name)
             history["params"] = count_params(model)
@@ -170,10 +199,13 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
             history["infer_tokens_per_s"] = inference_tokens_per_s(model, data, cfg.batch_size, device)
             history["device"] = device_name(device)
             history["commit"] = commit
+            history["status"], history["error"] = "ok", ""
             frames.append(history)
             if return_models:
                 models[variant.name, seed] = model.cpu()
     df = pd.concat(frames, ignore_index=True)
+    if crashed:
+        raise GridRunError(df, crashed) from crashed[0][2]
     return (df, models) if return_models else df
 
 
@@ -212,30 +244,48 @@ def verdict(delta_low: float, delta_high: float, higher_is_better: bool = False)
     return "no significant difference"
 
 
+def failed_runs(final: pd.DataFrame, metric: str) -> pd.Series:
+    """Which final rows are failed runs: marked ``failed`` by ``run_grid``, or with a non-finite ``metric``."""
+    failed = ~np.isfinite(pd.to_numeric(final[metric], errors="coerce").to_numpy(dtype=float))
+    if "status" in final:
+        failed |= final["status"].eq("failed").to_numpy()
+    return pd.Series(failed, index=final.index)
+
+
 def summarize(df: pd.DataFrame, baseline: str | None = "baseline", metric: str = "val_loss",
               confidence: float = 0.95, higher_is_better: bool = False) -> pd.DataFrame:
     """Final-step ``metric`` per variant: mean, interval, n, and the seed-paired difference to baseline
-    with its interval and a verdict (``higher_is_better`` says which direction is an improvement)."""
-    final = df[df["step"] == df.groupby(["variant", "seed"])["step"].transform("max")]
+    with its interval and a verdict (``higher_is_better`` says which direction is an improvement).
+
+    Failed runs (diverged, crashed, non-finite metric) are not seeds of the statistics and are never dropped
+    silently: ``n_seeds`` counts the finished ones, ``n_failed`` and ``failed_seeds`` the others, ``n_paired``
+    the seeds finished by both the variant and the baseline, and a verdict says how many seeds failed."""
+    final = df[df["step"].fillna(-1) == df["step"].fillna(-1).groupby([df["variant"], df["seed"]]).transform("max")]
+    final = final.assign(_failed=failed_runs(final, metric))
     if baseline is not None and baseline not in set(final["variant"]):
         raise ValueError(f"baseline={baseline!r} is not a variant; variants: {sorted(set(final['variant']))}")
-    base = final[final["variant"] == baseline].set_index("seed")[metric] if baseline else None
+    finished = final[~final["_failed"]]
+    base = finished[finished["variant"] == baseline].set_index("seed")[metric] if baseline else None
     rows = []
     for name, group in final.groupby("variant", sort=False):
-        mean, lo, hi = t_interval(group[metric], confidence)
-        row = {"variant": name, "n_seeds": len(group), f"{metric}_mean": mean, "ci_low": lo, "ci_high": hi}
+        ok, failed = group[~group["_failed"]], group[group["_failed"]]
+        mean, lo, hi = t_interval(ok[metric].astype(float), confidence)
+        row = {"variant": name, "n_seeds": len(ok), f"{metric}_mean": mean, "ci_low": lo, "ci_high": hi,
+               "n_failed": len(failed), "failed_seeds": " ".join(str(s) for s in failed["seed"])}
         every_eval = df[df["variant"] == name]  # throughput averaged over the whole run, not the last interval
         for col in ("params", "tokens_per_s", "infer_tokens_per_s"):
             if col in df:
                 row[col] = every_eval[col].mean()
         if base is not None:
-            paired = group.set_index("seed")[metric] - base  # same seed: same init stream and batches
-            d_mean, d_lo, d_hi = t_interval(paired.dropna(), confidence)
-            row.update({"delta_mean": d_mean, "delta_ci_low": d_lo, "delta_ci_high": d_hi,
-                        "verdict": "baseline" if name == baseline else verdict(d_lo, d_hi, higher_is_better)})
+            paired = (ok.set_index("seed")[metric].astype(float) - base).dropna()  # seeds finished by both
+            d_mean, d_lo, d_hi = t_interval(paired, confidence)
+            said = "baseline" if name == baseline else verdict(d_lo, d_hi, higher_is_better)
+            if len(failed):
+                said += f" ({len(failed)} of {len(group)} seeds failed)"
+            row.update({"n_paired": len(paired), "delta_mean": d_mean, "delta_ci_low": d_lo,
+                        "delta_ci_high": d_hi, "verdict": said})
             if "tokens_per_s" in df:
                 row["throughput_vs_baseline"] = row["tokens_per_s"] / df.loc[
                     df["variant"] == baseline, "tokens_per_s"].mean()
         rows.append(row)
     return pd.DataFrame(rows)
-

@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import check_bool, check_choice, check_float, check_int
 from .delta import DeltaResidual, StateReader
 from .phase import PhaseEmbedding, PhaseResonanceAttention, phonetic_phase_init
 from .prime import (
@@ -82,38 +83,31 @@ class ResonanceConfig:
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "delta_value_dim",
                      "phase_frequencies", "halting_max_iters", "memory_slots", "premanifest_max_iters"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
+            check_int(name, getattr(self, name))
         for name, allowed in (("residual", RESIDUALS), ("attention", ATTENTIONS), ("phase_init", PHASE_INITS),
                               ("encoder", ENCODERS), ("head", HEADS), ("ffn_mask", FFN_MASKS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name}={getattr(self, name)!r}; allowed: {list(allowed)}")
-        for name in ("bias", "memory"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name}={getattr(self, name)!r} must be True or False")
-        if self.ffn_hidden is not None and (not isinstance(self.ffn_hidden, int) or self.ffn_hidden < 1):
-            raise ValueError(f"ffn_hidden={self.ffn_hidden!r} must be a positive integer or None (4·n_embd)")
+            check_choice(name, getattr(self, name), allowed)
+        for name in ("bias", "memory", "delta_v_sigmoid"):
+            check_bool(name, getattr(self, name))
+        if self.ffn_hidden is not None:
+            if isinstance(self.ffn_hidden, bool) or not isinstance(self.ffn_hidden, int) or self.ffn_hidden < 1:
+                raise ValueError(f"ffn_hidden={self.ffn_hidden!r} must be a positive integer or None (4·n_embd)")
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}; "
                 f"allowed n_head values divide n_embd, e.g. {[h for h in range(1, 17) if self.n_embd % h == 0]}"
             )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        check_float("dropout", self.dropout, 0.0, 1.0, high_open=True)
         if self.residual == "add" and self.delta_value_dim != 1:
             raise ValueError(f"delta_value_dim={self.delta_value_dim} needs residual='delta' "
                              f"(got residual='add', which allows only delta_value_dim=1)")
-        if not 0.0 < self.delta_beta_init < 2.0:
-            raise ValueError(f"delta_beta_init={self.delta_beta_init!r} must lie in (0, 2)")
+        check_float("delta_beta_init", self.delta_beta_init, 0.0, 2.0, low_open=True, high_open=True)
         if self.attention != "phase" and self.phase_init != "random":
             raise ValueError(f"phase_init={self.phase_init!r} needs attention='phase' (got {self.attention!r})")
-        self.primes = check_primes(self.primes)
-        for name in ("halting_epsilon", "premanifest_epsilon"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"{name}={getattr(self, name)!r} must lie in (0, 1] (entropy is normalised)")
-        if self.ponder_weight < 0:
-            raise ValueError(f"ponder_weight={self.ponder_weight} must be >= 0")
+        self.primes = check_primes(self.primes, smallest=3 if self.encoder == "prime" else 2)
+        for name in ("halting_epsilon", "premanifest_epsilon"):  # entropy is normalised to [0, 1]
+            check_float(name, getattr(self, name), 0.0, 1.0, low_open=True)
+        check_float("ponder_weight", self.ponder_weight, 0.0)
 
     @property
     def mlp_hidden(self) -> int:
@@ -291,9 +285,15 @@ class ResonanceLM(nn.Module):
         loss = None
         if targets is not None:  # cross-entropy over scored positions; targets of -100 are ignored
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
-            if self.config.attention == "halting" and self.config.ponder_weight > 0:
-                loss = loss + self.config.ponder_weight * sum(b.attn.ponder_cost for b in self.blocks)
         return logits, loss
+
+    def auxiliary_losses(self) -> dict[str, torch.Tensor]:
+        """Weighted auxiliary terms of the last forward pass, which training adds to the cross-entropy
+        ``forward`` returns (reported in their own columns, never inside the loss):
+        ``ponder`` = ``ponder_weight`` · Σ_layers mean(N + R) with halting attention."""
+        if self.config.attention == "halting" and self.config.ponder_weight > 0:
+            return {"ponder": self.config.ponder_weight * sum(b.attn.ponder_cost for b in self.blocks)}
+        return {}
 
     def prune_and_revive_cycle(self, step: int | None = None) -> None:
         """One mask update of the attached sparsifier (``sparsity.sparsify(model, ...)``), called by hand

@@ -2,7 +2,8 @@
 
 One line per notebook (time, ok/FAILED); on failure the notebook, the cell and the error. ``cpu`` and
 ``gpu`` runs write the executed notebooks in place and their figures to ``figures/``; a ``smoke`` run
-writes both to a temporary directory, so it never overwrites committed results.
+writes both to a temporary directory, so it never overwrites committed results. A notebook is replaced only
+by a run in which every cell succeeded; a failed run's executed copy is kept in a temporary folder.
 
 ``--plain`` runs the code cells in this Python process instead, without Jupyter (for a machine that has
 PyTorch but no papermill or kernel, such as a bare GPU box): it writes the figures and CSVs, not an executed
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -64,24 +66,45 @@ def _notebook_parameters(profile: str, fig_dir: Path, parameters: dict | None) -
     return {"PROFILE": profile, "FIG_DIR": str(Path(fig_dir).resolve()), **(parameters or {})}
 
 
+def _replace_atomically(source: Path, dest: Path) -> None:
+    """Copy ``source`` over ``dest`` so that ``dest`` is at every moment either the old or the new file."""
+    with tempfile.NamedTemporaryFile(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp", delete=False) as tmp:
+        pass
+    try:
+        shutil.copyfile(source, tmp.name)
+        os.replace(tmp.name, dest)
+    except BaseException:
+        Path(tmp.name).unlink(missing_ok=True)
+        raise
+
+
 def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, timeout: int,
                  parameters: dict | None = None) -> NotebookResult:
-    """Execute one notebook with kernel ``python3`` in its own folder, injecting PROFILE and FIG_DIR."""
+    """Execute one notebook with kernel ``python3`` in its own folder, injecting PROFILE and FIG_DIR.
+
+    The run writes into a scratch folder; ``output_dir/<name>`` (the committed notebook, for an in-place run)
+    is replaced only when every cell succeeded. A failed run's executed copy stays in the scratch folder
+    (``NotebookResult.output``); an interrupted run (Ctrl-C) leaves the notebook as it was."""
     import papermill as pm  # heavy import, only when running notebooks
 
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     output = Path(output_dir) / notebook.name
+    scratch = Path(tempfile.mkdtemp(prefix="resonance-run-")) / notebook.name
     _absolute_data_dirs()
     params = _notebook_parameters(profile, fig_dir, parameters)
     start = time.perf_counter()
     error = None
     try:
-        pm.execute_notebook(str(notebook), str(output), parameters=params, kernel_name="python3",
+        pm.execute_notebook(str(notebook), str(scratch), parameters=params, kernel_name="python3",
                             cwd=str(notebook.parent), execution_timeout=timeout, progress_bar=False)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count} (index {exc.cell_index}): {exc.ename}: {exc.evalue}"
     except Exception as exc:  # noqa: BLE001 - kernel death, timeouts: reported, never hidden
         error = f"{type(exc).__name__}: {exc}"
+    if error is not None:
+        return NotebookResult(notebook, scratch, time.perf_counter() - start, error)
+    _replace_atomically(scratch, output)
+    shutil.rmtree(scratch.parent, ignore_errors=True)
     return NotebookResult(notebook, output, time.perf_counter() - start, error)
 
 
@@ -143,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", type=_parameter, action="append", default=[], metavar="NAME=VALUE",
                         help="set a notebook parameter (a Python literal); repeatable")
     args = parser.parse_args(argv)
+    for name, option in (("PROFILE", "--profile"), ("FIG_DIR", "--fig-dir")):
+        if name in dict(args.param):
+            parser.error(f"--param {name}=...: set it with {option}, which the runner also uses for its own "
+                         "choices (output folders, timeouts)")
     try:
         profile = check_profile(args.profile)
         notebooks = find_notebooks(args.names)

@@ -35,15 +35,21 @@ import torch.nn.functional as F
 PRIMES = (7, 11, 13, 17, 19)
 
 
-def check_primes(primes) -> tuple[int, ...]:
+def check_primes(primes, smallest: int = 3) -> tuple[int, ...]:
+    """Distinct primes, each >= ``smallest``: 3 for anything that builds a Fourier position code (the default,
+    as ``ResonanceConfig.primes`` feeds the encoder), 2 for the mask alone."""
     primes = tuple(primes)
     if not primes:
         raise ValueError("primes must name at least one prime; got none")
     if len(set(primes)) != len(primes):
         raise ValueError(f"primes={list(primes)} has duplicates")
-    bad = [p for p in primes if not isinstance(p, int) or p < 2 or any(p % d == 0 for d in range(2, int(p**0.5) + 1))]
+    bad = [p for p in primes if isinstance(p, bool) or not isinstance(p, int) or p < 2
+           or any(p % d == 0 for d in range(2, int(p**0.5) + 1))]
     if bad:
-        raise ValueError(f"primes={list(primes)}: {bad} are not prime")
+        raise ValueError(f"primes={list(primes)}: {bad} are not prime; allowed: primes >= 3")
+    if 2 in primes and smallest > 2:  # Z_2's real Fourier basis is one constant column plus (−1)^n: not the (p−1)/2 cos/sin pairs
+        raise ValueError(f"primes={list(primes)} contains 2, which has no cos/sin pair in its Fourier code "
+                         "(its subspace would carry no position); allowed: primes >= 3")
     return primes
 
 
@@ -81,7 +87,7 @@ def prime_resonance_mask(rows: int, cols: int, primes=PRIMES) -> torch.Tensor:
     """mask[i, j] = any((i − j) mod p == 0 for p in primes), vectorised over i and j."""
     diff = torch.arange(rows, device="cpu")[:, None] - torch.arange(cols, device="cpu")[None, :]
     mask = torch.zeros(rows, cols, dtype=torch.bool, device="cpu")
-    for p in check_primes(primes):
+    for p in check_primes(primes, smallest=2):
         mask |= diff.remainder(p) == 0
     return mask
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
+from .checks import check_bool, check_choice, check_float, check_int
 from .train import Callback, TrainState
 
 STRATEGIES = ("dense", "static", "gmp", "set", "rigl", "resonance")
@@ -76,24 +78,44 @@ class SparsityConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy={self.strategy!r}; allowed: {list(STRATEGIES)}")
-        if not 0.0 <= self.target_sparsity < 1.0:
-            raise ValueError(f"target_sparsity={self.target_sparsity} must lie in [0, 1)")
-        for name in ("revive_ratio", "drop_fraction", "memory_revive_prob"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name}={getattr(self, name)} must lie in [0, 1]")
-        if not 0.0 <= self.wave_amplitude <= 1.0:
-            raise ValueError(f"wave_amplitude={self.wave_amplitude} must lie in [0, 1]")
-        if self.update_interval < 1 or self.wave_period < 1:
-            raise ValueError(f"update_interval={self.update_interval} and wave_period={self.wave_period} must be >= 1")
-        if not 0 <= self.start_step <= self.end_step:
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_float("target_sparsity", self.target_sparsity, 0.0, 1.0, high_open=True)
+        if self.weights is not None and (isinstance(self.weights, str)
+                                         or not all(isinstance(w, str) for w in self.weights)):
+            raise ValueError(f"weights={self.weights!r} must be a tuple of parameter names or None")
+        check_bool("include_embeddings", self.include_embeddings)
+        for name in ("revive_ratio", "drop_fraction", "memory_revive_prob", "wave_amplitude"):
+            check_float(name, getattr(self, name), 0.0, 1.0)
+        check_int("update_interval", self.update_interval)
+        check_int("wave_period", self.wave_period)
+        check_int("start_step", self.start_step, low=0)
+        check_int("end_step", self.end_step, low=0)
+        if self.start_step > self.end_step:
             raise ValueError(f"start_step={self.start_step} must be >= 0 and <= end_step={self.end_step}")
+        if self.stop_step is not None:
+            check_int("stop_step", self.stop_step, low=0)
+        check_float("depth_gradient_exponent", self.depth_gradient_exponent)
+        check_float("curvature_exponent", self.curvature_exponent)
         if self.depth_gradient_exponent + self.curvature_exponent <= 0:
             raise ValueError(f"depth_gradient_exponent + curvature_exponent = "
                              f"{self.depth_gradient_exponent + self.curvature_exponent} must be > 0")
-        if self.decay_rate <= 0 or self.noise_floor < 0:
-            raise ValueError(f"decay_rate={self.decay_rate} must be > 0 and noise_floor={self.noise_floor} >= 0")
+        check_float("decay_rate", self.decay_rate, 0.0, low_open=True)
+        check_float("noise_floor", self.noise_floor, 0.0)
+        check_bool("twist_mode", self.twist_mode)
+        check_bool("etch_memory", self.etch_memory)
+        check_int("seed", self.seed, low=0)
+        if self.strategy == "resonance" and self.max_revive_fraction >= 1.0 - self.target_sparsity:
+            # a cycle prunes to s / (1 − ρ) before reviving ρ of the pruned: that needs ρ < 1 − s
+            raise ValueError(
+                f"revive_ratio={self.revive_ratio} with wave_amplitude={self.wave_amplitude} revives up to "
+                f"{self.max_revive_fraction:.3f} of the pruned weights, which cannot hold target_sparsity="
+                f"{self.target_sparsity}: need revive_ratio·(1 + wave_amplitude) < 1 − target_sparsity = "
+                f"{1.0 - self.target_sparsity:.3f}")
+
+    @property
+    def max_revive_fraction(self) -> float:
+        """ρ at the crest of the wave: revive_ratio · (1 + wave_amplitude)."""
+        return self.revive_ratio * (1.0 + self.wave_amplitude)
 
 
 def _block_index(name: str) -> int:
@@ -117,15 +139,13 @@ class Sparsifier:
             names = [n for n, p in params.items() if p.dim() == 2 and n.startswith("blocks.")]
             if config.include_embeddings:
                 names.insert(0, "wte.weight")
-        self.params = {n: params[n] for n in names}
-        # (module, attribute) of every weight, found once: modules outlive model.to(), the hot path looks them up
+        # (module, attribute) of every weight, found once. The weight and its mask are read from the module
+        # every time, so the model's state is the one source of truth: ``model.to(device)`` moves both and
+        # ``model.load_state_dict(...)`` loads both (the mask is the buffer ``<weight>_mask`` beside it).
         self._owners = {n: (model.get_submodule(n.rpartition(".")[0]), n.rpartition(".")[2]) for n in names}
-        self.masks: dict[str, torch.Tensor] = {}
-        for n, p in self.params.items():
-            owner, attr = self._owner(n)
-            mask = torch.ones_like(p, dtype=torch.bool)
-            owner.register_buffer(f"{attr}_mask", mask)
-            self.masks[n] = mask
+        for n in names:
+            owner, attr = self._owners[n]
+            owner.register_buffer(f"{attr}_mask", torch.ones_like(params[n], dtype=torch.bool))
         self.n_layers = max(_block_index(n) for n in names) + 1 if names else 1
         self.generator = torch.Generator().manual_seed(config.seed)
         self.etch_graph = nx.Graph()
@@ -135,37 +155,46 @@ class Sparsifier:
         self.optimizer: torch.optim.Optimizer | None = None
         self._grad_scores: dict[str, torch.Tensor] = {}
         model.sparsifier = self  # ResonanceLM.prune_and_revive_cycle() finds it here
-        if config.strategy == "static" or config.strategy in ("set", "rigl"):
+        if config.strategy == "resonance":
+            self._check_revival_can_hold(self.layer_targets(config.target_sparsity))
+        if config.strategy in ("static", "set", "rigl"):
             self._random_masks(config.target_sparsity)
             self.apply()
 
     # ------------------------------------------------------------------ the engine
 
-    def _owner(self, name: str) -> tuple[nn.Module, str]:
-        return self._owners[name]
+    @property
+    def params(self) -> dict[str, nn.Parameter]:
+        """The sparsified weights, by name, as the model holds them now."""
+        return {n: getattr(owner, attr) for n, (owner, attr) in self._owners.items()}
 
-    def _sync_buffers(self) -> None:
-        """Masks are replaced during updates; point the module buffers at the current tensors."""
-        for n, mask in self.masks.items():
-            owner, attr = self._owner(n)
-            getattr(owner, f"{attr}_mask").copy_(mask)
+    @property
+    def masks(self) -> dict[str, torch.Tensor]:
+        """The masks, by weight name: the model's buffers ``<weight>_mask`` themselves (read-only view;
+        change a mask with ``set_mask``)."""
+        return {n: getattr(owner, f"{attr}_mask") for n, (owner, attr) in self._owners.items()}
 
-    def _follow_model(self) -> None:
-        """``model.to(device)`` moves the mask buffers (and may replace the parameters), not these dicts: take
-        the model's current tensors whenever the masks sit on another device than their weights."""
-        for n in self.params:
-            owner, attr = self._owner(n)
-            self.params[n] = getattr(owner, attr)
-            if self.masks[n].device != self.params[n].device:
-                self.masks[n] = getattr(owner, f"{attr}_mask")
+    @torch.no_grad()
+    def set_mask(self, name: str, mask: torch.Tensor) -> None:
+        """Write ``mask`` into the model's buffer for weight ``name`` (in place: it stays the model's)."""
+        owner, attr = self._owners[name]
+        getattr(owner, f"{attr}_mask").copy_(mask)
+
+    def _check_revival_can_hold(self, targets: dict[str, float]) -> None:
+        rho = self.config.max_revive_fraction
+        for n, target in targets.items():
+            if target / (1.0 - rho) >= 1.0:
+                raise ValueError(f"revive fractions up to {rho:.3f} (revive_ratio·(1 + wave_amplitude)) cannot hold "
+                                 f"layer {n} at its depth-ramp sparsity {target:.3f}: need ρ < 1 − {target:.3f}; "
+                                 "lower revive_ratio or flatten the ramp (raise depth_gradient_exponent)")
 
     @torch.no_grad()
     def apply(self, optimizer: torch.optim.Optimizer | None = None) -> None:
         """W ← W ⊙ M, and AdamW's exp_avg, exp_avg_sq ← 0 where M = 0."""
-        self._follow_model()
         optimizer = optimizer or self.optimizer
+        masks = self.masks
         for n, p in self.params.items():
-            mask = self.masks[n]
+            mask = masks[n]
             p.mul_(mask)
             if optimizer is not None and p in optimizer.state:
                 for key in ("exp_avg", "exp_avg_sq"):
@@ -174,10 +203,10 @@ class Sparsifier:
 
     @torch.no_grad()
     def mask_gradients(self) -> None:
-        self._follow_model()
+        masks = self.masks
         for n, p in self.params.items():
             if p.grad is not None:
-                p.grad.mul_(self.masks[n])
+                p.grad.mul_(masks[n])
 
     def sparsity(self) -> float:
         """Fraction of masked entries over all sparsified weights."""
@@ -254,25 +283,22 @@ class Sparsifier:
     def _random_masks(self, sparsity: float) -> None:
         for n, p in self.params.items():
             score = torch.rand(p.shape, generator=self.generator).to(p.device)
-            self.masks[n] = self._keep_top(score, round(p.numel() * (1 - sparsity)))
-        self._sync_buffers()
+            self.set_mask(n, self._keep_top(score, round(p.numel() * (1 - sparsity))))
 
     @torch.no_grad()
     def update(self, step: int) -> None:
         """One mask update of the configured strategy at ``step``, then enforce the masks."""
         self._last_step = step
-        self._follow_model()
         strategy = self.config.strategy
         if strategy == "gmp":
             for n, p in self.params.items():
                 target = self.scheduled_sparsity(step)
                 score = p.abs().masked_fill(~self.masks[n], -1.0)  # pruned stays pruned
-                self.masks[n] = self._keep_top(score, round(p.numel() * (1 - target)))
+                self.set_mask(n, self._keep_top(score, round(p.numel() * (1 - target))))
         elif strategy in ("set", "rigl"):
             self._drop_and_grow(step, use_gradient=strategy == "rigl")
         elif strategy == "resonance":
             self._prune_and_revive(step)
-        self._sync_buffers()
         self.apply()
         self.cycles += 1
 
@@ -291,7 +317,7 @@ class Sparsifier:
             score = score.masked_fill(mask, -1.0)  # regrow only where the weight was inactive
             grow = self._keep_top(score, n_swap)
             p.masked_fill_(grow, 0.0)  # regrown weights start at zero
-            self.masks[n] = keep | grow
+            self.set_mask(n, keep | grow)
         self._grad_scores = {}
 
     def _prune_and_revive(self, step: int) -> None:
@@ -330,7 +356,7 @@ class Sparsifier:
             draws = torch.randn(int(revive.sum()), generator=self.generator).to(p.device) * sigma + mu
             p.masked_fill_(pruned, 0.0)
             p[revive] = draws.to(p.dtype)
-            self.masks[n] = keep | revive
+            self.set_mask(n, keep | revive)
             self.revived_last += int(revive.sum())
 
     def _etch(self, name: str, pruned: torch.Tensor, step: int, mu: float, sigma: float) -> None:
@@ -350,15 +376,20 @@ class Sparsifier:
     # ------------------------------------------------------------------ state for checkpoints
 
     def state_dict(self) -> dict:
-        return {"masks": {n: m.clone() for n, m in self.masks.items()}, "generator": self.generator.get_state(),
-                "cycles": self.cycles, "etch": nx.node_link_data(self.etch_graph, edges="edges")}
+        """The schedule's state: random stream, cycle count, etch graph (as JSON). The masks are not here:
+        they are the model's buffers and travel in ``model.state_dict()``."""
+        etch = {"nodes": [[name, row, d] for (name, row), d in self.etch_graph.nodes(data=True)],
+                "edges": [[*a, *b] for a, b in self.etch_graph.edges()]}
+        return {"generator": self.generator.get_state(), "cycles": self.cycles, "last_step": self._last_step,
+                "etch": json.dumps(etch)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.masks = {n: state["masks"][n].to(self.params[n].device) for n in self.params}
-        self._sync_buffers()
         self.generator.set_state(state["generator"])
-        self.cycles = state["cycles"]
-        self.etch_graph = nx.node_link_graph(state["etch"], edges="edges")
+        self.cycles, self._last_step = state["cycles"], state["last_step"]
+        etch = json.loads(state["etch"])
+        self.etch_graph = nx.Graph()
+        self.etch_graph.add_nodes_from(((name, row), d) for name, row, d in etch["nodes"])
+        self.etch_graph.add_edges_from(((a, i), (b, j)) for a, i, b, j in etch["edges"])
 
 
 class SparsityCallback(Callback):
@@ -431,9 +462,10 @@ def export_compressed(model: nn.Module) -> bytes:
 
 
 def import_compressed(model: nn.Module, blob: bytes) -> None:
-    """Load what ``export_compressed`` wrote into ``model`` (masks too, if it has a sparsifier)."""
-    state = torch.load(io.BytesIO(blob), weights_only=False)
-    sparsifier = getattr(model, "sparsifier", None)
+    """Load what ``export_compressed`` wrote into ``model`` (masks too, where the model has mask buffers).
+    Loaded with ``weights_only=True``: a crafted blob cannot run code (it raises ``pickle.UnpicklingError``)."""
+    state = torch.load(io.BytesIO(blob), weights_only=True)
+    buffers = model.state_dict()
     dense = {}
     for key, value in state.items():
         if isinstance(value, dict):
@@ -442,13 +474,10 @@ def import_compressed(model: nn.Module, blob: bytes) -> None:
             weight = torch.zeros(value["shape"], dtype=value["values"].dtype)
             weight[mask] = value["values"]
             dense[key] = weight
-            if sparsifier is not None and key in sparsifier.masks:
-                sparsifier.masks[key] = mask.to(sparsifier.params[key].device)
+            if f"{key}_mask" in buffers:
                 dense[f"{key}_mask"] = mask
         else:
             dense[key] = value
-    if sparsifier is not None:
-        sparsifier._sync_buffers()
     model.load_state_dict(dense)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import sys
@@ -21,6 +23,8 @@ import pandas as pd
 import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
+
+from .checks import check_bool, check_float, check_int
 
 
 @dataclass
@@ -49,25 +53,51 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("max_iters", "batch_size", "eval_interval", "eval_iters"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a positive integer")
-        if self.warmup_iters < 0:
-            raise ValueError(f"warmup_iters={self.warmup_iters} must be >= 0")
-        if not self.learning_rate > 0 or not 0 <= self.min_lr <= self.learning_rate:
-            raise ValueError(f"learning_rate={self.learning_rate} must be > 0 and min_lr={self.min_lr} "
-                             "in [0, learning_rate]")
-        if self.grad_clip < 0:
-            raise ValueError(f"grad_clip={self.grad_clip} must be >= 0 (0 switches clipping off)")
+            check_int(name, getattr(self, name))
+        check_int("warmup_iters", self.warmup_iters, low=0)
+        if self.lr_decay_iters is not None:
+            check_int("lr_decay_iters", self.lr_decay_iters)
+        # AdamW moves each weight by about lr per step: a rate above 1 only overflows.
+        check_float("learning_rate", self.learning_rate, 0.0, 1.0, low_open=True)
+        check_float("min_lr", self.min_lr, 0.0, self.learning_rate)
+        check_float("weight_decay", self.weight_decay, 0.0)
+        check_float("beta1", self.beta1, 0.0, 1.0, high_open=True)
+        check_float("beta2", self.beta2, 0.0, 1.0, high_open=True)
+        check_float("grad_clip", self.grad_clip, 0.0)  # 0 switches clipping off
+        check_int("eval_seed", self.eval_seed, low=0)
+        check_int("seed", self.seed, low=0)
+        check_bool("autocast", self.autocast)
+        check_bool("compile", self.compile)
+        if self.progress is not None:
+            check_bool("progress", self.progress)
+        if self.checkpoint_path is not None and not isinstance(self.checkpoint_path, str | Path):
+            raise ValueError(f"checkpoint_path={self.checkpoint_path!r} must be a path (str) or None")
         resolve_device(self.device)  # validates the name
+
+    @property
+    def decay_iters(self) -> int:
+        """The step at which the cosine decay reaches ``min_lr``."""
+        return self.lr_decay_iters or self.max_iters
+
+
+# Fields a resumed run may change: how long it runs and how it reports, never what it optimises.
+RESUMABLE_CHANGES = ("max_iters", "lr_decay_iters", "eval_interval", "device", "compile", "progress",
+                     "checkpoint_path")
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; training stopped without saving the bad state."""
+    """A training or evaluation loss (or a weight about to be saved) became NaN or infinite; training
+    stopped without saving the bad state."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that belongs to another model or another optimisation."""
 
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``"auto"`` → CUDA when available, else CPU; otherwise ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``."""
+    if not isinstance(device, str):
+        raise ValueError(f"device={device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device in ("cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit()):
@@ -77,9 +107,16 @@ def resolve_device(device: str = "auto") -> torch.device:
     raise ValueError(f"device={device!r}; allowed: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps'")
 
 
+def stream_seed(seed: int, stream: str) -> int:
+    """The seed of a named random stream of the run seeded ``seed`` (e.g. ``"sparsity"``): a hash of both, so
+    every stream of a run follows the run's seed and no two streams share a sequence."""
+    digest = hashlib.sha256(f"{seed}/{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # a non-negative int64
+
+
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Linear warm-up to ``learning_rate``, then lr = min_lr + ½(1 + cos(π·progress))·(lr − min_lr)."""
-    decay_iters = cfg.lr_decay_iters or cfg.max_iters
+    decay_iters = cfg.decay_iters
     if step < cfg.warmup_iters:
         return cfg.learning_rate * (step + 1) / (cfg.warmup_iters + 1)
     if step >= decay_iters:
@@ -124,53 +161,118 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+def auxiliary_losses(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weighted auxiliary terms of the model's last forward pass (e.g. ``{"ponder": λ·Σ(N + R)}``).
+
+    Training minimises cross-entropy + Σ auxiliary terms; every reported loss is the cross-entropy alone, and
+    each term gets its own column (``train_<name>``, ``val_<name>``). A model without auxiliary terms has none.
+    """
+    get = getattr(model, "auxiliary_losses", None)
+    return dict(get()) if get is not None else {}
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data, cfg: TrainConfig, device: torch.device, split: str = "val",
-             autocast=contextlib.nullcontext) -> tuple[float, float]:
-    """Mean loss and next-token accuracy (argmax, over scored targets) on ``eval_iters`` batches
-    drawn with a generator reset to ``eval_seed``: the same batches at every eval and for every variant."""
+             autocast=contextlib.nullcontext) -> dict[str, float]:
+    """Mean cross-entropy ``loss``, next-token accuracy ``acc`` (argmax, over scored targets) and the mean
+    of each auxiliary term, on ``eval_iters`` batches drawn with a generator reset to ``eval_seed``: the
+    same batches at every eval and for every variant."""
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(cfg.eval_seed)
     block = model.config.block_size
-    losses, correct, scored = [], 0, 0
+    sums: dict[str, float] = {"loss": 0.0}
+    correct, scored = 0, 0
     for _ in range(cfg.eval_iters):
         x, y = data.get_batch(split, cfg.batch_size, block, generator=gen, device=device)
         with autocast():
             logits, loss = model(x, y)
-        losses.append(loss.item())
+        sums["loss"] += loss.item()
+        for name, value in auxiliary_losses(model).items():
+            sums[name] = sums.get(name, 0.0) + value.item()
         keep = y != -100
         correct += (logits.argmax(-1)[keep] == y[keep]).sum().item()
         scored += keep.sum().item()
     model.train(was_training)
-    return sum(losses) / len(losses), correct / max(scored, 1)
+    metrics = {name: total / cfg.eval_iters for name, total in sums.items()}
+    metrics["acc"] = correct / max(scored, 1)
+    return metrics
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+# A checkpoint holds tensors and plain data only (numbers, strings, lists, dicts): it loads with
+# ``torch.load(weights_only=True)``, so a crafted file cannot run code. Configs and history travel as JSON.
+
+CHECKPOINT_FORMAT = "resonance_lib.train/1"
+
+
+def _config_json(config) -> str | None:
+    return json.dumps(dataclasses.asdict(config), default=str) if dataclasses.is_dataclass(config) else None
 
 
 def save_checkpoint(path: str | Path, state: TrainState, batch_gen: torch.Generator, callbacks) -> None:
-    """Everything a resumed run needs to continue identically, written atomically."""
+    """Everything a resumed run needs to continue identically, written atomically, and only from finite
+    weights (a non-finite weight raises ``NonFiniteLossError`` and leaves the previous file in place)."""
+    bad = [n for n, p in state.model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise NonFiniteLossError(f"weights {bad[:3]} are not finite at step {state.step}; not saved to {path}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
+        "format": CHECKPOINT_FORMAT,
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "step": state.step,
-        "history": state.history,
+        "history": json.dumps(state.history, default=float),
         "batch_generator": batch_gen.get_state(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "callbacks": [cb.state_dict() for cb in callbacks],
-        "train_config": dataclasses.asdict(state.config),
+        "train_config": _config_json(state.config),
+        "model_config": _config_json(getattr(state.model, "config", None)),
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
 
 
+def read_checkpoint(path: str | Path, map_location=None) -> dict:
+    """A checkpoint written by ``save_checkpoint``, loaded without running code; anything else (empty,
+    truncated, another format, a crafted pickle) raises ``CheckpointError("not a valid checkpoint: PATH")``."""
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every failure to read is the same error for the caller
+        raise CheckpointError(f"not a valid checkpoint: {path} ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"not a valid checkpoint: {path} (no {CHECKPOINT_FORMAT!r} format marker)")
+    return payload
+
+
+def _differences(saved: str | None, current: str | None, ignore=()) -> list[str]:
+    if saved is None or current is None:
+        return [] if saved == current else ["config: recorded in only one of checkpoint and run"]
+    old, new = json.loads(saved), json.loads(current)
+    return [f"{k}: checkpoint {old.get(k)!r}, this run {new.get(k)!r}"
+            for k in sorted(set(old) | set(new)) if k not in ignore and old.get(k) != new.get(k)]
+
+
 def _load_checkpoint(path, state: TrainState, batch_gen: torch.Generator, callbacks) -> None:
-    payload = torch.load(path, map_location=state.device, weights_only=False)
+    payload = read_checkpoint(path, map_location=state.device)
+    changed = _differences(payload["model_config"], _config_json(getattr(state.model, "config", None)))
+    if changed:
+        raise CheckpointError(f"checkpoint {path} is of another model; differing fields: " + "; ".join(changed))
+    changed = _differences(payload["train_config"], _config_json(state.config), ignore=RESUMABLE_CHANGES)
+    saved_decay = TrainConfig(**json.loads(payload["train_config"])).decay_iters
+    if saved_decay != state.config.decay_iters:
+        changed.append(f"decay_iters (lr_decay_iters or max_iters): checkpoint {saved_decay}, "
+                       f"this run {state.config.decay_iters}")
+    if changed:
+        raise CheckpointError(f"checkpoint {path} was trained with other settings; a resumed run may change only "
+                              f"{list(RESUMABLE_CHANGES)} (keeping the schedule); differing: " + "; ".join(changed))
     state.model.load_state_dict(payload["model"])
     state.optimizer.load_state_dict(payload["optimizer"])
-    state.step, state.history = payload["step"], list(payload["history"])
+    state.step, state.history = payload["step"], json.loads(payload["history"])
     batch_gen.set_state(payload["batch_generator"])
     torch.set_rng_state(payload["torch_rng"])
     if payload["cuda_rng"] is not None and torch.cuda.is_available():
@@ -179,11 +281,39 @@ def _load_checkpoint(path, state: TrainState, batch_gen: torch.Generator, callba
         cb.load_state_dict(cb_state)
 
 
+def check_vocabulary(model: nn.Module, data) -> None:
+    """The model's embedding must cover every token id the data can produce."""
+    model_vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    data_vocab = getattr(data, "vocab_size", None)
+    if model_vocab is not None and data_vocab is not None and model_vocab < data_vocab:
+        raise ValueError(f"vocab_size={model_vocab} of the model is smaller than the data's vocabulary of "
+                         f"{data_vocab} tokens; set ResonanceConfig(vocab_size={data_vocab}) (or larger)")
+
+
+def _stop(what: str, value: float, step: int, cfg: TrainConfig, bar) -> NonFiniteLossError:
+    kept = cfg.checkpoint_path if cfg.checkpoint_path and Path(cfg.checkpoint_path).exists() else None
+    bar.close()
+    error = NonFiniteLossError(
+        f"{what} is {value} at step {step}; stopped without saving. "
+        + (f"The last good checkpoint is kept at {kept}." if kept else "No checkpoint was kept "
+           "(set TrainConfig.checkpoint_path to keep one).")
+        + " Try a lower learning_rate or grad_clip > 0."
+    )
+    error.step = step
+    return error
+
+
 def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: str | Path | None = None
           ) -> pd.DataFrame:
     """Train ``model`` on ``data`` (anything with ``get_batch(split, batch_size, block_size, generator,
-    device)``) and return the eval history: one row per eval with step, lr, train/val loss, tokens/s."""
+    device)``) and return the eval history: one row per eval with step, lr, train/val cross-entropy and
+    accuracy, each auxiliary term in its own column, tokens/s.
+
+    The optimised objective is cross-entropy + the model's auxiliary terms. A non-finite training or eval loss
+    stops the run with ``NonFiniteLossError``; checkpoints are written only from finite weights and losses.
+    """
     callbacks = list(callbacks)
+    check_vocabulary(model, data)
     device = resolve_device(cfg.device)
     model.to(device).train()
     torch.manual_seed(cfg.seed)  # dropout; batches come from their own generator below
@@ -206,19 +336,16 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
     while True:
         step = state.step
         if (step % cfg.eval_interval == 0 or step == cfg.max_iters) and step != resumed_step:
-            train_loss, train_acc = evaluate(model, data, cfg, device, "train", autocast)
-            val_loss, val_acc = evaluate(model, data, cfg, device, "val", autocast)
-            row = {
-                "step": step,
-                "lr": lr_at(min(step, cfg.max_iters - 1), cfg),
-                "train_loss": train_loss,
-                "val_loss": val_loss,
-                "train_acc": train_acc,
-                "val_acc": val_acc,
-                "train_loss_running": sum(running) / len(running) if running else float("nan"),
-                "tokens_per_s": tokens / train_time if train_time > 0 else float("nan"),
-                "elapsed_s": time.perf_counter() - start,
-            }
+            row = {"step": step, "lr": lr_at(min(step, cfg.max_iters - 1), cfg)}
+            for split in ("train", "val"):
+                metrics = evaluate(model, data, cfg, device, split, autocast)
+                if not math.isfinite(metrics["loss"]):
+                    raise _stop(f"{split} loss (eval)", metrics["loss"], step, cfg, bar)
+                row[f"{split}_loss"], row[f"{split}_acc"] = metrics.pop("loss"), metrics.pop("acc")
+                row.update({f"{split}_{name}": value for name, value in metrics.items()})
+            row["train_loss_running"] = sum(running) / len(running) if running else float("nan")
+            row["tokens_per_s"] = tokens / train_time if train_time > 0 else float("nan")
+            row["elapsed_s"] = time.perf_counter() - start
             for cb in callbacks:
                 cb.on_eval(state, row)
             state.history.append(row)
@@ -235,17 +362,14 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
         x, y = data.get_batch("train", cfg.batch_size, block, generator=batch_gen, device=device)
         with autocast():
             _, loss = forward(x, y)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            kept = cfg.checkpoint_path if cfg.checkpoint_path and Path(cfg.checkpoint_path).exists() else None
-            bar.close()
-            raise NonFiniteLossError(
-                f"training loss is {loss_value} at step {step}; stopped without saving. "
-                + (f"The last good checkpoint is kept at {kept}." if kept else "No checkpoint was kept "
-                   "(set TrainConfig.checkpoint_path to keep one).")
-                + " Try a lower learning_rate or grad_clip > 0."
-            )
-        loss.backward()
+            objective = loss + sum(auxiliary_losses(model).values())
+        loss_value, objective_value = loss.item(), objective.item()
+        if not math.isfinite(objective_value):
+            what = "training loss" if not math.isfinite(loss_value) else \
+                f"the auxiliary terms' sum (cross-entropy {loss_value:.4f}) in the training objective"
+            raise _stop(what, objective_value - loss_value if math.isfinite(loss_value) else loss_value, step,
+                        cfg, bar)
+        objective.backward()
         for cb in callbacks:
             cb.on_after_backward(state)
         if cfg.grad_clip > 0:
@@ -263,4 +387,3 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
         bar.update(1)
     bar.close()
     return pd.DataFrame(state.history)
-

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -45,14 +47,19 @@ def test_failed_download_is_reported_with_the_url(isolated, tmp_path):
     assert missing in str(info.value)
 
 
-def test_download_path_on_a_file_url(isolated, tmp_path, tiny_text):
-    source = tmp_path / "served" / "input.txt"
+SHARED_INPUT = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare" / "input.txt"
+
+
+@pytest.mark.skipif(not SHARED_INPUT.is_file(), reason="needs ../shared/data/tinyshakespeare (the verified file)")
+def test_download_path_on_a_file_url(isolated, tmp_path):
+    source = tmp_path / "served" / "input.txt"  # a download is checked against the real file's sha256
     source.parent.mkdir()
-    source.write_text(tiny_text)
+    text = SHARED_INPUT.read_text(encoding="utf-8")
+    source.write_text(text, encoding="utf-8")
     corpus = load_corpus("tinyshakespeare", data_dirs=[], url=source.as_uri())
-    assert (isolated / "tinyshakespeare" / "input.txt").read_text() == tiny_text  # cached
-    n = int(0.9 * len(tiny_text))
-    assert corpus.train == tiny_text[:n] and corpus.val == tiny_text[n:]  # nanoGPT's 90/10 split
+    assert (isolated / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8") == text  # cached
+    n = int(0.9 * len(text))
+    assert corpus.train == text[:n] and corpus.val == text[n:]  # nanoGPT's 90/10 split
     again = load_corpus("tinyshakespeare", data_dirs=[], download=False)  # now found in the cache
     assert again.train == corpus.train
 

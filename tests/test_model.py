@@ -16,7 +16,7 @@ SMALL = ResonanceConfig(vocab_size=32, block_size=16, n_layer=2, n_head=2, n_emb
         ("n_layer", -1, r"n_layer=-1 must be a positive integer"),
         ("vocab_size", 2.5, r"vocab_size=2.5 must be a positive integer"),
         ("block_size", 0, r"block_size=0"),
-        ("dropout", 1.0, r"dropout=1.0 must be in \[0, 1\)"),
+        ("dropout", 1.0, r"dropout=1.0 must lie in \[0, 1\)"),
         ("ffn_hidden", 0, r"ffn_hidden=0"),
     ],
 )

@@ -149,13 +149,15 @@ def test_each_switch_changes_the_model(changes):
     assert count_params(model) == config_params(model.config)
 
 
-def test_ponder_cost_enters_the_loss():
+def test_ponder_cost_is_an_auxiliary_term_not_part_of_the_loss():
     idx = torch.randint(16, (2, 8))
     torch.manual_seed(0)
     with_cost = ResonanceLM(dataclasses.replace(BASE, attention="halting", ponder_weight=1.0))
     torch.manual_seed(0)
     without = ResonanceLM(dataclasses.replace(BASE, attention="halting", ponder_weight=0.0))
-    assert with_cost(idx, idx)[1] > without(idx, idx)[1]
+    assert with_cost(idx, idx)[1] == without(idx, idx)[1]  # the loss is cross-entropy alone
+    assert with_cost.auxiliary_losses()["ponder"] >= 2.0  # 1.0 · Σ over 2 layers of N + R >= 1
+    assert without.auxiliary_losses() == {}
 
 
 @pytest.mark.parametrize(

@@ -118,13 +118,13 @@ def test_wave_modulates_the_revive_fraction():
 
 
 def test_depth_ramp_keeps_the_global_target_and_curvature_changes_it():
-    s = Sparsifier(model(), SparsityConfig(strategy="resonance", depth_gradient_exponent=2.0))
+    s = Sparsifier(model(), SparsityConfig(strategy="resonance", depth_gradient_exponent=2.0, revive_ratio=0.05))
     targets = s.layer_targets(0.73)
     numel = {n: p.numel() for n, p in s.params.items()}
     assert sum(targets[n] * numel[n] for n in numel) / sum(numel.values()) == pytest.approx(0.73)
     assert targets["blocks.0.mlp.c_fc.weight"] < targets["blocks.2.mlp.c_fc.weight"]
     curved = Sparsifier(model(), SparsityConfig(strategy="resonance", depth_gradient_exponent=2.0,
-                                                curvature_exponent=2.0)).layer_targets(0.73)
+                                                curvature_exponent=2.0, revive_ratio=0.05)).layer_targets(0.73)
     assert curved["blocks.2.mlp.c_fc.weight"] < targets["blocks.2.mlp.c_fc.weight"]  # a flatter ramp
 
 
@@ -212,9 +212,10 @@ def test_unknown_weight_name_is_refused():
 
 
 def test_revive_ratio_that_cannot_hold_the_target_is_refused():
-    s = Sparsifier(model(), SparsityConfig(strategy="resonance", revive_ratio=0.5, end_step=0))
-    with pytest.raises(ValueError, match="cannot hold layer"):
-        s.update(1)
+    with pytest.raises(ValueError, match="cannot hold target_sparsity=0.73"):
+        SparsityConfig(strategy="resonance", revive_ratio=0.5, end_step=0)
+    with pytest.raises(ValueError, match="cannot hold layer blocks.2"):  # the depth ramp's deepest layer
+        Sparsifier(model(), SparsityConfig(strategy="resonance", revive_ratio=0.2, depth_gradient_exponent=2.0))
 
 
 @pytest.mark.parametrize("device", ["meta", pytest.param("cuda", marks=pytest.mark.skipif(
