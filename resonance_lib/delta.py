@@ -34,6 +34,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checks import check_bool, check_float, check_int
+from .component import Component
+
 UNIT_TOLERANCE = 1e-4
 
 
@@ -86,7 +89,7 @@ def delta_write(x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta) -> torc
     return out.squeeze(-1) if was_vector else out
 
 
-class DeltaResidual(nn.Module):
+class DeltaResidual(Component):
     """X ← X + β k (vᵀ − kᵀX) as the residual connection around one sublayer (the fast form).
 
     ``forward(state, update, v_in, context)``:
@@ -100,23 +103,21 @@ class DeltaResidual(nn.Module):
     def __init__(self, dim: int, value_dim: int = 1, beta_init: float = 1.0, k_eps: float = 1e-6,
                  v_sigmoid: bool = True, v_sigmoid_scale: float = 4.0):
         super().__init__()
-        if value_dim < 1:
-            raise ValueError(f"value_dim={value_dim} must be a positive integer")
-        if not 0.0 < beta_init < 2.0:
-            raise ValueError(f"beta_init={beta_init} must lie in (0, 2) (β = 2·sigmoid(·) never reaches 0 or 2)")
-        if k_eps <= 0:
-            raise ValueError(f"k_eps={k_eps} must be > 0")
+        check_int("value_dim", value_dim)
+        check_float("beta_init", beta_init, 0.0, 2.0, low_open=True, high_open=True)  # 2·sigmoid never reaches 0, 2
+        check_float("k_eps", k_eps, 0.0, low_open=True)
+        check_bool("v_sigmoid", v_sigmoid)
+        check_float("v_sigmoid_scale", v_sigmoid_scale, 0.0, low_open=True)
         self.value_dim, self.k_eps = value_dim, k_eps
         self.v_sigmoid, self.v_sigmoid_scale = v_sigmoid, v_sigmoid_scale
         self.beta_proj = nn.Linear(dim, 1)
         self.v_proj = nn.Linear(dim, value_dim)
         self.beta_init = beta_init
-        self.reset_gates()
+        self.reset_parameters()
         self.last_beta: torch.Tensor | None = None  # β of the latest forward, detached, for inspection
 
-    def reset_gates(self) -> None:
-        """β's bias to logit(beta_init/2): β = beta_init wherever w_βᵀ context = 0. A model that
-        re-initialises its Linear layers calls this again afterwards."""
+    def reset_parameters(self) -> None:
+        """β's bias to logit(beta_init/2): β = beta_init wherever w_βᵀ context = 0."""
         with torch.no_grad():
             p = self.beta_init / 2.0
             self.beta_proj.bias.fill_(math.log(p) - math.log(1.0 - p))
@@ -141,7 +142,7 @@ class DeltaResidual(nn.Module):
         return state + k.unsqueeze(-1) * write.unsqueeze(-2)
 
 
-class StateReader(nn.Module):
+class StateReader(Component):
     """Compress an expanded state X ∈ R^{d×d_v} (per token) back to Rᵈ: h = Σ_c r_c · conv_t(X)[:, c].
 
     ``conv_t`` is a causal depthwise convolution over time (kernel ``kernel_size``) on the d·d_v channels;
@@ -152,13 +153,23 @@ class StateReader(nn.Module):
 
     def __init__(self, dim: int, value_dim: int, kernel_size: int = 4):
         super().__init__()
-        if value_dim < 2:
-            raise ValueError(f"value_dim={value_dim}: a StateReader is only needed when value_dim > 1")
+        check_int("value_dim", value_dim, low=2)  # a vector state (d_v = 1) needs no reader
+        check_int("kernel_size", kernel_size)
         self.dim, self.value_dim, self.kernel_size = dim, value_dim, kernel_size
-        weight = torch.zeros(dim * value_dim, 1, kernel_size)
-        weight[:, 0, -1] = 1.0  # identity: the last tap is the current position
-        self.conv_weight = nn.Parameter(weight)
-        self.read = nn.Parameter(torch.full((value_dim,), 1.0 / value_dim))
+        self.conv_weight = nn.Parameter(torch.empty(dim * value_dim, 1, kernel_size))
+        self.read = nn.Parameter(torch.empty(value_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The conv as the identity (weight 1 on the current position), r = 1/d_v."""
+        with torch.no_grad():
+            self.conv_weight.zero_()
+            self.conv_weight[:, 0, -1] = 1.0  # the last tap is the current position
+            self.read.fill_(1.0 / self.value_dim)
+
+    def expand(self, x: torch.Tensor) -> torch.Tensor:
+        """The d×d_v state a stack starts from: d_v copies of the embedding, (B, T, d) → (B, T, d, d_v)."""
+        return x.unsqueeze(-1).repeat(1, 1, 1, self.value_dim)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         """h_t = Σ_j Σ_c (w_{·,c,j} r_c) ⊙ X_{t−K+1+j, ·, c}: the K taps as shifted copies of the state, with
@@ -167,6 +178,21 @@ class StateReader(nn.Module):
         taps = self.conv_weight.view(self.dim, self.value_dim, K) * self.read[:, None]  # (d, d_v, K)
         padded = F.pad(state, (0, 0, 0, 0, K - 1, 0))  # K−1 zero steps before t = 0
         return sum((padded[:, j:j + T] * taps[..., j]).sum(-1) for j in range(K))
+
+
+class VectorState(nn.Module):
+    """The reader of a plain vector residual stream (d_v = 1): the state is read as it is."""
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        return state
+
+    def expand(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def state_reader(dim: int, value_dim: int = 1) -> nn.Module:
+    """What a sublayer reads from the residual state: ``VectorState`` for d_v = 1, else a ``StateReader``."""
+    return StateReader(dim, value_dim) if value_dim > 1 else VectorState()
 
 
 @torch.no_grad()

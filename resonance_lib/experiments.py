@@ -41,8 +41,8 @@ class Variant:
 SWITCHES: dict[str, dict] = {
     "delta_dv1": {"residual": "delta", "delta_value_dim": 1},
     "delta_dv4": {"residual": "delta", "delta_value_dim": 4},
-    "phase_random": {"attention": "phase", "phase_init": "random"},
-    "phase_phonetic": {"attention": "phase", "phase_init": "phonetic"},  # needs a word-level vocabulary
+    "phase_random": {"embedding": "phase", "attention": "phase", "phase_init": "random"},
+    "phase_phonetic": {"embedding": "phase", "attention": "phase", "phase_init": "phonetic"},  # word vocabularies
     "prime_encoder": {"encoder": "prime"},
     "halting_attention": {"attention": "halting"},
     "memory": {"memory": True},
@@ -66,7 +66,8 @@ SPARSE: dict[str, dict] = {
 # Every component at once. The attention switch takes one value, so this uses phase attention (random phases:
 # they work with any vocabulary) and leaves out halting attention; the delta residual uses d_v = 1.
 COMBINED: dict[str, tuple[dict, dict]] = {
-    "everything": ({"residual": "delta", "delta_value_dim": 1, "attention": "phase", "phase_init": "random",
+    "everything": ({"residual": "delta", "delta_value_dim": 1, "embedding": "phase", "attention": "phase",
+                    "phase_init": "random",
                     "encoder": "prime", "memory": True, "head": "premanifest", "ffn_mask": "prime"},
                    SPARSE["sparse_resonance"]),
 }

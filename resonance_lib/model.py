@@ -1,28 +1,30 @@
-"""A nanoGPT-style decoder that every resonance component plugs into as a config switch.
+"""A nanoGPT-style decoder assembled from the parts its config names.
 
-With every switch at its default, ``ResonanceLM`` is the baseline: token + learned position embedding,
+With every slot at its default, ``ResonanceLM`` is the baseline: token + learned position embedding,
 ``n_layer`` pre-norm blocks ``x ← x + Attn(LN(x))``, ``x ← x + MLP(LN(x))``, a final LayerNorm and a
-language-model head tied to the token embedding, initialised as nanoGPT does
-(N(0, 0.02), residual projections N(0, 0.02/√(2·n_layer))). After Karpathy's nanoGPT ``model.py``.
+language-model head tied to the token embedding, initialised as nanoGPT does (N(0, 0.02), residual
+projections N(0, 0.02/√(2·n_layer))); after Karpathy's nanoGPT ``model.py``. Each slot's part comes from the
+registry in ``components.py`` by the name in the config:
 
-Switches (each validated in ``ResonanceConfig``):
-  residual="delta"   the Householder delta residual X ← X + β k (vᵀ − kᵀX) of ``delta.py`` replaces
-                     x ← x + f(x); ``delta_value_dim`` > 1 widens the state to d×d_v.
-  attention="phase"  ``phase.py``: a phase vector per token blended into the input, and a resonance bias
-                     w_h·mean_f cos(φ_i − φ_j) on every head's scores (``phase_frequencies``, ``phase_init``).
-  attention="halting" ``prime.py``: attention iterated on a changing state with ACT halting on attention
-                     entropy (``halting_max_iters``, ``halting_epsilon``; ponder cost ``ponder_weight``).
-  encoder="prime"    ``prime.py``: per-prime subspaces with Fourier position codes of Z_p replace the
-                     learned position embedding (x = e + W_o[W_p e + u_p(n)]_p).
-  memory=True        ``prime.py``: a resonance memory read after the blocks (``memory_slots``).
-  head="premanifest" ``prime.py``: the final state is refined against the vocabulary before the logits.
-  ffn_mask="prime"   ``prime.py``: the MLP weights carry the fixed prime resonance mask.
+  embedding  "learned" | "phase"        token vectors (+ the phases phase attention reads)      phase.py
+  encoder    "learned" | "prime"        positions: x + wpe(n), or the prime Hilbert encoder      prime.py
+  attention  "standard" | "phase" | "halting"                                                  attention.py,
+                                                                                                phase.py, halting.py
+  ffn_mask   "none" | "prime"           the MLP, dense or with the fixed prime resonance mask    prime.py
+  residual   "add" | "delta"            x + f(x), or the Householder delta rule X + β k (vᵀ − kᵀX)  delta.py
+  memory     False | True               a resonance memory read after the blocks                 memory.py
+  head       "linear" | "premanifest"   logits = h Eᵀ, or refined against the vocabulary first   premanifest.py
+
+The model applies nanoGPT's initialisation to every Linear and Embedding, then lets each component set what
+its own mechanism needs (``component.reset_components``). Training adds the components' auxiliary terms,
+each weighted by ``ResonanceConfig.<name>_weight``, to the cross-entropy that ``forward`` returns.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -30,24 +32,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checks import check_bool, check_choice, check_float, check_int
-from .delta import DeltaResidual, StateReader
-from .phase import PhaseEmbedding, PhaseResonanceAttention, phonetic_phase_init
-from .prime import (
-    PRIMES,
-    HaltingAttention,
-    PreManifestHead,
-    PrimeHilbertEncoder,
-    PrimeMaskedLinear,
-    ResonanceMemory,
-    check_primes,
+from .component import collect_auxiliary_losses, reset_components
+from .components import (
+    ATTENTIONS,
+    ENCODERS,
+    FFN_MASKS,
+    HEADS,
+    MEMORIES,
+    RESIDUALS,
+    STATE_READERS,
+    TOKEN_EMBEDDINGS,
+    AddResidual,
 )
+from .delta import VectorState
+from .phase import PHASE_INITS
+from .prime import PRIMES, check_primes
 
-RESIDUALS = ("add", "delta")
-ATTENTIONS = ("standard", "phase", "halting")
-PHASE_INITS = ("random", "phonetic")
-ENCODERS = ("learned", "prime")
-HEADS = ("linear", "premanifest")
-FFN_MASKS = ("none", "prime")
 
 @dataclass
 class ResonanceConfig:
@@ -61,13 +61,14 @@ class ResonanceConfig:
     dropout: float = 0.0
     bias: bool = False
     ffn_hidden: int | None = None  # hidden width of the MLP; None means 4·n_embd
+    embedding: str = "learned"  # "learned" | "phase" (token vectors and phases)
     residual: str = "add"  # "add": x + f(x); "delta": X + β k (vᵀ − kᵀX)
     delta_value_dim: int = 1  # d_v of the delta state X ∈ R^{d×d_v}
     delta_beta_init: float = 1.0  # β at initialisation, in (0, 2)
     delta_v_sigmoid: bool = True  # v = 4·sigmoid(W_v h) (True) or W_v h (False)
     attention: str = "standard"  # "standard" | "phase" | "halting"
     phase_frequencies: int = 32  # F, the length of each token's phase vector
-    phase_init: str = "random"  # "random": N(0, 0.3); "phonetic": shared phases per rhyme group
+    phase_init: str = "random"  # "random": N(0, 0.3); "phonetic": shared phases per rhyme group (embedding="phase")
     halting_max_iters: int = 4
     halting_epsilon: float = 0.5  # halt where normalised attention entropy < ε
     ponder_weight: float = 0.01  # loss += ponder_weight · Σ_layers mean(N + R)
@@ -84,9 +85,10 @@ class ResonanceConfig:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "delta_value_dim",
                      "phase_frequencies", "halting_max_iters", "memory_slots", "premanifest_max_iters"):
             check_int(name, getattr(self, name))
-        for name, allowed in (("residual", RESIDUALS), ("attention", ATTENTIONS), ("phase_init", PHASE_INITS),
-                              ("encoder", ENCODERS), ("head", HEADS), ("ffn_mask", FFN_MASKS)):
-            check_choice(name, getattr(self, name), allowed)
+        for name, allowed in (("embedding", TOKEN_EMBEDDINGS), ("residual", RESIDUALS), ("attention", ATTENTIONS),
+                              ("phase_init", PHASE_INITS), ("encoder", ENCODERS), ("head", HEADS),
+                              ("ffn_mask", FFN_MASKS)):
+            check_choice(name, getattr(self, name), list(allowed))
         for name in ("bias", "memory", "delta_v_sigmoid"):
             check_bool(name, getattr(self, name))
         if self.ffn_hidden is not None:
@@ -102,8 +104,11 @@ class ResonanceConfig:
             raise ValueError(f"delta_value_dim={self.delta_value_dim} needs residual='delta' "
                              f"(got residual='add', which allows only delta_value_dim=1)")
         check_float("delta_beta_init", self.delta_beta_init, 0.0, 2.0, low_open=True, high_open=True)
-        if self.attention != "phase" and self.phase_init != "random":
-            raise ValueError(f"phase_init={self.phase_init!r} needs attention='phase' (got {self.attention!r})")
+        if self.embedding != "phase" and self.phase_init != "random":
+            raise ValueError(f"phase_init={self.phase_init!r} needs embedding='phase' (got {self.embedding!r})")
+        if self.attention == "phase" and self.embedding != "phase":
+            raise ValueError(f"attention='phase' reads the token phases: it needs embedding='phase' "
+                             f"(got embedding={self.embedding!r})")
         self.primes = check_primes(self.primes, smallest=3 if self.encoder == "prime" else 2)
         for name in ("halting_epsilon", "premanifest_epsilon"):  # entropy is normalised to [0, 1]
             check_float(name, getattr(self, name), 0.0, 1.0, low_open=True)
@@ -114,98 +119,62 @@ class ResonanceConfig:
         return self.ffn_hidden if self.ffn_hidden is not None else 4 * self.n_embd
 
 
-class CausalSelfAttention(nn.Module):
-    """softmax(QKᵀ/√d_h + causal mask)·V per head, through ``F.scaled_dot_product_attention``."""
-
-    def __init__(self, config: ResonanceConfig):
-        super().__init__()
-        self.n_head, self.dropout = config.n_head, config.dropout
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.resid_dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True
-        )
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.resid_dropout(self.c_proj(y))
-
-
-class MLP(nn.Module):
-    """c_proj(GELU(c_fc(x))), hidden width ``config.mlp_hidden``."""
-
-    def __init__(self, config: ResonanceConfig):
-        super().__init__()
-        if config.ffn_mask == "prime":
-            self.c_fc = PrimeMaskedLinear(config.n_embd, config.mlp_hidden, config.bias, config.primes)
-            self.c_proj = PrimeMaskedLinear(config.mlp_hidden, config.n_embd, config.bias, config.primes)
-        else:
-            self.c_fc = nn.Linear(config.n_embd, config.mlp_hidden, bias=config.bias)
-            self.c_proj = nn.Linear(config.mlp_hidden, config.n_embd, bias=config.bias)
-        self.dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
-
-
-class AddResidual(nn.Module):
-    """The standard residual connection: x ← x + f(h)."""
-
-    def forward(self, state, update, v_in, context):
-        return state + update
-
-
-def make_residual(config: ResonanceConfig) -> nn.Module:
-    if config.residual == "delta":
-        return DeltaResidual(config.n_embd, config.delta_value_dim, beta_init=config.delta_beta_init,
-                             v_sigmoid=config.delta_v_sigmoid)
-    return AddResidual()
-
-
-def make_reader(config: ResonanceConfig) -> nn.Module:
-    """What a sublayer reads from the residual state: the state itself, or a d×d_v state compressed to d."""
-    return StateReader(config.n_embd, config.delta_value_dim) if config.delta_value_dim > 1 else nn.Identity()
-
-
 class Block(nn.Module):
-    """Pre-norm block. For each sublayer f ∈ (Attn, MLP): h = read(x), x ← residual(x, f(LN(h))).
+    """Pre-norm block built from the parts it is given (as labml's layers receive ``self_attn`` and
+    ``feed_forward``). For each sublayer f ∈ (attn, mlp): h = read(x), x ← residual(x, f(LN(h)), h, LN(h)).
 
-    With ``residual="add"`` this is x ← x + Attn(LN₁(x)); x ← x + MLP(LN₂(x)).
+    With ``AddResidual`` and the plain ``VectorState`` reader this is nanoGPT's block:
+    x ← x + Attn(LN₁(x)); x ← x + MLP(LN₂(x)). ``residual`` makes one residual rule per sublayer.
     """
 
-    def __init__(self, config: ResonanceConfig, layer_idx: int):
+    def __init__(self, n_embd: int, attn: nn.Module, mlp: nn.Module,
+                 residual: Callable[[], nn.Module] = AddResidual, read: nn.Module | None = None, bias: bool = False):
         super().__init__()
-        self.layer_idx = layer_idx
-        self.read = make_reader(config)
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        if config.attention == "phase":
-            self.attn = PhaseResonanceAttention(config.n_embd, config.n_head, config.bias, config.dropout)
-        elif config.attention == "halting":
-            self.attn = HaltingAttention(config.n_embd, config.n_head, config.bias, config.halting_max_iters,
-                                         config.halting_epsilon)
-        else:
-            self.attn = CausalSelfAttention(config)
-        self.res_1 = make_residual(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
-        self.res_2 = make_residual(config)
+        self.read = read if read is not None else VectorState()
+        self.ln_1 = nn.LayerNorm(n_embd, bias=bias)
+        self.attn = attn
+        self.res_1 = residual()
+        self.ln_2 = nn.LayerNorm(n_embd, bias=bias)
+        self.mlp = mlp
+        self.res_2 = residual()
 
-    def forward(self, x: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, **features) -> torch.Tensor:
         h = self.read(x)
         context = self.ln_1(h)
-        update = self.attn(context) if phases is None else self.attn(context, phases)
-        x = self.res_1(x, update, h, context)
+        x = self.res_1(x, self.attn(context, **features), h, context)
         h = self.read(x)
         context = self.ln_2(h)
         return self.res_2(x, self.mlp(context), h, context)
 
 
+def build_block(config: ResonanceConfig) -> Block:
+    """A block with the attention, MLP, residual rule and state reader that ``config`` names."""
+    return Block(config.n_embd, ATTENTIONS[config.attention](config), FFN_MASKS[config.ffn_mask](config),
+                 residual=lambda: RESIDUALS[config.residual](config), read=STATE_READERS[config.residual](config),
+                 bias=config.bias)
+
+
+def init_gpt_weights(model: nn.Module, n_layer: int) -> None:
+    """nanoGPT's initialisation: every Linear and Embedding N(0, 0.02) (biases 0), residual projections
+    (``c_proj``) N(0, 0.02/√(2·n_layer)) (GPT-2); then each component's own ``reset_parameters``."""
+    model.apply(_init_weights)
+    for name, p in model.named_parameters():
+        if name.endswith("c_proj.weight"):
+            nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
+    reset_components(model)
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+
 class ResonanceLM(nn.Module):
-    """Decoder-only language model; ``forward(idx, targets)`` returns ``(logits, loss)``.
+    """Decoder-only language model; ``forward(idx, targets)`` returns ``(logits, cross-entropy)``.
 
     ``vocab`` (the tokenizer's ``itos``) is needed only for ``phase_init="phonetic"``.
     """
@@ -215,85 +184,44 @@ class ResonanceLM(nn.Module):
     def __init__(self, config: ResonanceConfig, vocab: list[str] | None = None):
         super().__init__()
         self.config = config
-        if config.attention == "phase":
-            self.phase_embedding = PhaseEmbedding(config.vocab_size, config.n_embd, config.phase_frequencies)
-            self.wte = self.phase_embedding.semantic
-        else:
-            self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        if config.encoder == "prime":
-            self.prime_encoder = PrimeHilbertEncoder(config.n_embd, config.primes, config.block_size)
-        else:
-            self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.wte = TOKEN_EMBEDDINGS[config.embedding](config, vocab)
+        self.wpe = ENCODERS[config.encoder](config)
         self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
-        self.readout = make_reader(config)
-        if config.memory:
-            self.memory = ResonanceMemory(config.n_embd, config.memory_slots)
+        self.blocks = nn.ModuleList(build_block(config) for _ in range(config.n_layer))
+        self.readout = STATE_READERS[config.residual](config)
+        self.memory = MEMORIES[config.memory](config)
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
-        if config.head == "premanifest":
-            self.premanifest = PreManifestHead(config.n_embd, config.premanifest_max_iters, config.premanifest_epsilon)
+        self.head = HEADS[config.head](config)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017)
-        self.apply(self._init_weights)
-        for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):  # GPT-2: scale residual projections by 1/√(2·n_layer)
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-        for module in self.modules():
-            if isinstance(module, DeltaResidual):
-                module.reset_gates()  # the generic init above zeroed β's bias
-        if config.attention == "phase":  # the generic init above overwrote the phase table
-            table = None
-            if config.phase_init == "phonetic":
-                if vocab is None or len(vocab) != config.vocab_size:
-                    raise ValueError(f"phase_init='phonetic' needs vocab=<the tokenizer's {config.vocab_size} "
-                                     f"tokens>; got {None if vocab is None else len(vocab)}")
-                seed = int(torch.randint(2**31 - 1, (1,)).item())  # follows torch.manual_seed
-                table = phonetic_phase_init(list(vocab), config.phase_frequencies, seed=seed)
-            self.phase_embedding.reset_phases(table)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        self.lm_head.weight = self.wte.token_weight  # weight tying (Press & Wolf 2017)
+        init_gpt_weights(self, config.n_layer)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         B, T = idx.shape
         if T > self.config.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}")
-        pos = torch.arange(T, device=idx.device)
-        phases = None
-        if self.config.attention == "phase":
-            tok, phases = self.phase_embedding(idx)
-        else:
-            tok = self.wte(idx)
-        x = self.drop(tok + self.prime_encoder(tok) if self.config.encoder == "prime" else tok + self.wpe(pos))
-        if self.config.delta_value_dim > 1:  # the d×d_v state starts as d_v copies of the embedding
-            x = x.unsqueeze(-1).repeat(1, 1, 1, self.config.delta_value_dim)
+        tokens, features = self.wte(idx)
+        x = self.readout.expand(self.drop(self.wpe(tokens)))  # a d×d_v state starts as d_v copies
         for block in self.blocks:
-            x = block(x, phases)
+            x = block(x, **features)
         x = self.readout(x)
-        if self.config.memory:
+        if self.memory is not None:
             x = x + self.memory(x)
-        if self.config.head == "premanifest":
-            logits = self.premanifest(self.ln_f(x), self.lm_head.weight)
-        else:
-            logits = self.lm_head(self.ln_f(x))
+        logits = self.head(self.ln_f(x), self.lm_head.weight)
         loss = None
         if targets is not None:  # cross-entropy over scored positions; targets of -100 are ignored
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
         return logits, loss
 
     def auxiliary_losses(self) -> dict[str, torch.Tensor]:
-        """Weighted auxiliary terms of the last forward pass, which training adds to the cross-entropy
-        ``forward`` returns (reported in their own columns, never inside the loss):
-        ``ponder`` = ``ponder_weight`` · Σ_layers mean(N + R) with halting attention."""
-        if self.config.attention == "halting" and self.config.ponder_weight > 0:
-            return {"ponder": self.config.ponder_weight * sum(b.attn.ponder_cost for b in self.blocks)}
-        return {}
+        """The components' auxiliary terms of the last forward pass, each weighted by ``config.<name>_weight``
+        (``ponder`` with halting attention); training adds them to the cross-entropy ``forward`` returns."""
+        weighted = {}
+        for name, value in collect_auxiliary_losses(self).items():
+            weight = getattr(self.config, f"{name}_weight")
+            if weight > 0:
+                weighted[name] = weight * value
+        return weighted
 
     def prune_and_revive_cycle(self, step: int | None = None) -> None:
         """One mask update of the attached sparsifier (``sparsity.sparsify(model, ...)``), called by hand
@@ -323,21 +251,27 @@ class ResonanceLM(nn.Module):
 
 def count_params(model: nn.Module) -> int:
     """Number of distinct trainable parameters (a tied weight is counted once); entries a fixed structural
-    mask holds at zero (``PrimeMaskedLinear``) are not parameters the model can use, and are not counted."""
+    mask holds at zero (a module's ``n_masked``, e.g. ``PrimeMaskedLinear``) are not parameters the model can
+    use, and are not counted."""
     total = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return total - sum(m.n_masked for m in model.modules() if isinstance(m, PrimeMaskedLinear))
+    return total - sum(getattr(m, "n_masked", 0) for m in model.modules())
 
 
-def config_params(config: ResonanceConfig) -> int:
-    """Parameter count of ``ResonanceLM(config)``, built on the meta device (no memory, no init cost).
-    The phase initialisation does not change the count, so it is built with random phases."""
+ModelBuilder = Callable[[ResonanceConfig], nn.Module]
+
+
+def config_params(config: ResonanceConfig, model: ModelBuilder | None = None) -> int:
+    """Parameter count of ``model(config)`` (default ``ResonanceLM``; e.g. ``partial(PatchClassifier,
+    patch_dim=16)``), built on the meta device (no memory, no init cost). The phase initialisation does not
+    change the count, so it is built with random phases."""
     if config.phase_init != "random":
         config = dataclasses.replace(config, phase_init="random")
     with torch.device("meta"):
-        return count_params(ResonanceLM(config))
+        return count_params((model or ResonanceLM)(config))
 
 
-def match_params(config: ResonanceConfig, target_params: int, tolerance: float = 0.02) -> ResonanceConfig:
+def match_params(config: ResonanceConfig, target_params: int, tolerance: float = 0.02,
+                 model: ModelBuilder | None = None) -> ResonanceConfig:
     """Resize ``config`` so its parameter count is within ``tolerance`` (relative) of ``target_params``.
 
     The parameter count is affine in the MLP hidden width h: P(h) = P₀ + h·slope. Widths are tried
@@ -354,13 +288,13 @@ def match_params(config: ResonanceConfig, target_params: int, tolerance: float =
                     key=lambda w: (abs(w - config.n_embd), w))
     for width in widths:
         base = dataclasses.replace(config, n_embd=width, ffn_hidden=1)
-        p1 = config_params(base)
-        slope = config_params(dataclasses.replace(base, ffn_hidden=2)) - p1
+        p1 = config_params(base, model)
+        slope = config_params(dataclasses.replace(base, ffn_hidden=2), model) - p1
         hidden = round(1 + (target_params - p1) / slope)
         if not width <= hidden <= 8 * width:
             continue
         candidate = dataclasses.replace(base, ffn_hidden=hidden)
-        if abs(config_params(candidate) - target_params) <= tolerance * target_params:
+        if abs(config_params(candidate, model) - target_params) <= tolerance * target_params:
             return candidate
     raise ValueError(
         f"no width near n_embd={config.n_embd} gets within {tolerance:.1%} of target_params={target_params}"
@@ -370,27 +304,41 @@ def match_params(config: ResonanceConfig, target_params: int, tolerance: float =
 class PatchClassifier(nn.Module):
     """A small vision transformer built from the same blocks: linear patch embedding + learned positions,
     ``n_layer`` blocks (causal attention, as in the language model), final LayerNorm, mean over patches,
-    linear head to ``config.vocab_size`` classes. ``block_size`` is the number of patches."""
+    linear head to ``config.vocab_size`` classes. ``block_size`` is the number of patches.
+
+    The block slots (attention, ffn_mask, residual) work as in the language model; the slots that need token
+    ids or a vocabulary (embedding, encoder, memory, head; phase attention) are refused. Size it against a
+    baseline with ``match_params(..., model=partial(PatchClassifier, patch_dim=...))``.
+    """
 
     sparsifier = None
+    SUPPORTED = {"embedding": ("learned",), "encoder": ("learned",), "memory": (False,), "head": ("linear",),
+                 "attention": ("standard", "halting")}
 
     def __init__(self, config: ResonanceConfig, patch_dim: int):
         super().__init__()
+        for name, allowed in self.SUPPORTED.items():
+            if getattr(config, name) not in allowed:
+                raise ValueError(f"PatchClassifier: {name}={getattr(config, name)!r} is not supported (patches have "
+                                 f"no token ids or vocabulary); allowed: {list(allowed)}")
+        check_int("patch_dim", patch_dim)
         self.config = config
         self.embed = nn.Linear(patch_dim, config.n_embd)
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)
-        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
-        self.readout = make_reader(config)
+        self.wpe = ENCODERS["learned"](config)
+        self.blocks = nn.ModuleList(build_block(config) for _ in range(config.n_layer))
+        self.readout = STATE_READERS[config.residual](config)
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.head = nn.Linear(config.n_embd, config.vocab_size)
-        self.apply(ResonanceLM._init_weights)
+        self.apply(_init_weights)  # N(0, 0.02) everywhere (no residual-projection scaling, as before)
+        reset_components(self)
 
     def forward(self, patches: torch.Tensor, targets: torch.Tensor | None = None):
-        x = self.embed(patches) + self.wpe(torch.arange(patches.shape[1], device=patches.device))
-        if self.config.delta_value_dim > 1:
-            x = x.unsqueeze(-1).repeat(1, 1, 1, self.config.delta_value_dim)
+        x = self.readout.expand(self.wpe(self.embed(patches)))
         for block in self.blocks:
             x = block(x)
         logits = self.head(self.ln_f(self.readout(x)).mean(dim=1))
         loss = F.cross_entropy(logits, targets) if targets is not None else None
         return logits, loss
+
+    def auxiliary_losses(self) -> dict[str, torch.Tensor]:
+        return ResonanceLM.auxiliary_losses(self)

@@ -23,7 +23,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .attention import CausalSelfAttention, causal_softmax, merge_heads
+from .checks import check_choice, check_float, check_int
+from .component import Component
 from .train import Callback, TrainState
+
+PHASE_INITS = ("random", "phonetic")
 
 
 def resonance_matrix(phases: torch.Tensor) -> torch.Tensor:
@@ -36,67 +41,86 @@ def phase_features(phases: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.cos(phases), torch.sin(phases)], dim=-1) / math.sqrt(phases.shape[-1])
 
 
-class PhaseEmbedding(nn.Module):
-    """x = (1 − g)·E_sem[t] + g·W_φ [cos φ_t, sin φ_t], g = sigmoid(b) (init ``blend_init``); returns (x, φ).
+class PhaseEmbedding(Component):
+    """x = (1 − g)·E_sem[t] + g·W_φ [cos φ_t, sin φ_t], g = sigmoid(b) (init ``blend_init``).
 
+    ``forward(idx)`` returns ``(x, {"phases": φ})``: the vectors and the features that phase attention reads.
     The phase is projected through [cos φ, sin φ] so that the input, like the attention bias, sees φ only
-    modulo 2π.
+    modulo 2π. ``init="random"`` draws φ ~ N(0, phase_std²); ``init="phonetic"`` gives every rhyme group of
+    ``vocab`` (the tokenizer's tokens) a shared phase (``phonetic_phase_init``, seeded from torch's generator).
     """
 
     def __init__(self, vocab_size: int, n_embd: int, n_frequencies: int = 32, blend_init: float = 0.3,
-                 phase_std: float = 0.3):
+                 phase_std: float = 0.3, init: str = "random", vocab: list[str] | None = None):
         super().__init__()
-        if n_frequencies < 1:
-            raise ValueError(f"n_frequencies={n_frequencies} must be a positive integer")
-        if not 0.0 < blend_init < 1.0:
-            raise ValueError(f"blend_init={blend_init} must lie in (0, 1)")
+        check_int("n_frequencies", n_frequencies)
+        check_float("blend_init", blend_init, 0.0, 1.0, low_open=True, high_open=True)
+        check_float("phase_std", phase_std, 0.0)
+        check_choice("phase_init", init, PHASE_INITS)
+        if init == "phonetic" and (vocab is None or len(vocab) != vocab_size):
+            raise ValueError(f"phase_init='phonetic' needs vocab=<the tokenizer's {vocab_size} tokens>; got "
+                             f"{None if vocab is None else len(vocab)}")
         self.semantic = nn.Embedding(vocab_size, n_embd)
         self.phase = nn.Embedding(vocab_size, n_frequencies)  # an embedding: no weight decay, sparse lookup
         self.project = nn.Linear(2 * n_frequencies, n_embd, bias=False)
         self.blend_logit = nn.Parameter(torch.zeros(()))
-        self.phase_std, self.blend_init = phase_std, blend_init
-        self.reset_phases()
+        self.phase_std, self.blend_init, self.init, self.vocab = phase_std, blend_init, init, vocab
+        self.reset_parameters()
 
-    def reset_phases(self, table: torch.Tensor | None = None) -> None:
-        """Phases to ``table`` (e.g. ``phonetic_phase_init``) or N(0, phase_std²); the blend to blend_init.
-        A model that re-initialises its embeddings calls this again afterwards."""
+    @property
+    def token_weight(self) -> nn.Parameter:
+        """The semantic embedding matrix, which a language model's head shares."""
+        return self.semantic.weight
+
+    def reset_parameters(self) -> None:
+        """Phases by ``init`` (the phonetic table's seed is drawn from torch's generator); blend to blend_init."""
         with torch.no_grad():
-            if table is None:
-                self.phase.weight.normal_(0.0, self.phase_std)
+            if self.init == "phonetic":
+                seed = int(torch.randint(2**31 - 1, (1,)).item())  # follows torch.manual_seed
+                self.phase.weight.copy_(phonetic_phase_init(list(self.vocab), self.phase.weight.shape[1],
+                                                            phase_std=self.phase_std, seed=seed))
             else:
-                self.phase.weight.copy_(table)
+                self.phase.weight.normal_(0.0, self.phase_std)
             self.blend_logit.fill_(math.log(self.blend_init / (1.0 - self.blend_init)))
 
     @property
     def blend(self) -> torch.Tensor:
         return torch.sigmoid(self.blend_logit)
 
-    def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         phases = self.phase(idx)
         g = self.blend
         x = (1 - g) * self.semantic(idx) + g * self.project(torch.cat([torch.cos(phases), torch.sin(phases)], -1))
-        return x, phases
+        return x, {"phases": phases}
 
 
-class PhaseResonanceAttention(nn.Module):
-    """Causal self-attention with scores q·k/√d_h + w_h·mean_f cos(φ_i − φ_j) (the fast form above)."""
+class PhaseResonanceAttention(CausalSelfAttention, Component):
+    """Causal self-attention with scores q·k/√d_h + w_h·mean_f cos(φ_i − φ_j) (the fast form above); the
+    phases come from the token embedding (``PhaseEmbedding``) as the feature ``phases``."""
 
     def __init__(self, n_embd: int, n_head: int, bias: bool = False, dropout: float = 0.0, w_init: float = 0.1):
-        super().__init__()
-        self.n_head, self.dropout = n_head, dropout
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)
-        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
-        self.resid_dropout = nn.Dropout(dropout)
-        self.head_weight = nn.Parameter(torch.full((n_head,), w_init))  # w_h
+        super().__init__(n_embd, n_head, bias, dropout)
+        check_float("w_init", w_init)
+        self.w_init = w_init
+        self.head_weight = nn.Parameter(torch.empty(n_head))  # w_h
+        self.reset_parameters()
 
-    def _qkv(self, x):
-        B, T, C = x.shape
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        return [t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)]
+    def reset_parameters(self) -> None:
+        """w_h = w_init for every head."""
+        with torch.no_grad():
+            self.head_weight.fill_(self.w_init)
 
-    def forward(self, x: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _phases(features: dict) -> torch.Tensor:
+        if features.get("phases") is None:
+            raise ValueError("phase attention needs the token phases: build the model with embedding='phase' "
+                             "(or pass phases=... from a PhaseEmbedding)")
+        return features["phases"]
+
+    def forward(self, x: torch.Tensor, **features) -> torch.Tensor:
+        phases = self._phases(features)
         B, T, C = x.shape
-        q, k, v = self._qkv(x)
+        q, k, v = self.qkv(x)
         head_dim = C // self.n_head
         scale = 1.0 / math.sqrt(head_dim)
         c = phase_features(phases)[:, None]  # (B, 1, T, 2F), shared by the heads
@@ -106,17 +130,15 @@ class PhaseResonanceAttention(nn.Module):
         v = F.pad(v, (0, c.shape[-1]))  # same width as q and k; the padding is sliced off below
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
                                            is_causal=True, scale=scale)[..., :head_dim]
-        return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)))
+        return self.resid_dropout(self.c_proj(merge_heads(y)))
 
-    def forward_explicit(self, x: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+    def forward_reference(self, x: torch.Tensor, **features) -> torch.Tensor:
         """The reference: build the S×S scores, add w_h·R, mask, softmax (no dropout)."""
-        B, T, C = x.shape
-        q, k, v = self._qkv(x)
-        scores = q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head)
+        phases = self._phases(features)
+        q, k, v = self.qkv(x)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
         scores = scores + self.head_weight.view(1, -1, 1, 1) * resonance_matrix(phases)[:, None]
-        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-        y = scores.masked_fill(~causal, float("-inf")).softmax(-1) @ v
-        return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+        return self.c_proj(merge_heads(causal_softmax(scores) @ v))
 
 
 # ---------------------------------------------------------------------- rhyme groups
@@ -167,7 +189,7 @@ class PhaseProbe(Callback):
 
     def on_eval(self, state: TrainState, metrics: dict) -> None:
         model = state.model
-        metrics["phase_blend"] = model.phase_embedding.blend.item()
+        metrics["phase_blend"] = model.wte.blend.item()
         for i, block in enumerate(model.blocks):
             metrics[f"w_abs_L{i}"] = block.attn.head_weight.detach().abs().mean().item()
 
@@ -181,9 +203,9 @@ def time_attention(seq_len: int, batch: int = 1, n_head: int = 8, head_dim: int 
     dim = n_head * head_dim
     torch.manual_seed(0)
     attn = PhaseResonanceAttention(dim, n_head).to(device)
-    plain = lambda x, p: attn.c_proj(F.scaled_dot_product_attention(  # noqa: E731
-        *attn._qkv(x), is_causal=True).transpose(1, 2).reshape(x.shape))
-    forms = {"plain_sdpa": plain, "phase_fast": attn.forward, "phase_explicit": attn.forward_explicit}
+    plain = lambda x, p: CausalSelfAttention.forward(attn, x)  # noqa: E731
+    forms = {"plain_sdpa": plain, "phase_fast": lambda x, p: attn(x, phases=p),
+             "phase_explicit": lambda x, p: attn.forward_reference(x, phases=p)}
     rows = []
     for name, form in forms.items():
         x = torch.randn(batch, seq_len, dim, device=device, requires_grad=True)

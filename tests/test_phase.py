@@ -29,7 +29,7 @@ def test_fast_attention_equals_explicit_outputs_and_gradients():
     attn.head_weight.data = torch.tensor([0.5, -1.0, 2.0, 0.1])
     x = torch.randn(3, 9, 32, requires_grad=True)
     phases = torch.randn(3, 9, 6, requires_grad=True)
-    fast, explicit = attn(x, phases), attn.forward_explicit(x, phases)
+    fast, explicit = attn(x, phases=phases), attn.forward_reference(x, phases=phases)
     assert torch.allclose(fast, explicit, atol=1e-10)
     g_fast = torch.autograd.grad(fast.square().sum(), [x, phases, attn.head_weight])
     g_explicit = torch.autograd.grad(explicit.square().sum(), [x, phases, attn.head_weight])
@@ -43,15 +43,18 @@ def test_fast_form_is_causal_and_the_bias_matters():
     x, phases = torch.randn(1, 6, 16), torch.randn(1, 6, 4)
     later = phases.clone()
     later[:, 4:] += 1.0
-    assert torch.allclose(attn(x, phases)[:, :4], attn(x, later)[:, :4], atol=1e-12)
-    assert not torch.allclose(attn(x, phases)[:, 4:], attn(x, later)[:, 4:])
+    assert torch.allclose(attn(x, phases=phases)[:, :4], attn(x, phases=later)[:, :4], atol=1e-12)
+    assert not torch.allclose(attn(x, phases=phases)[:, 4:], attn(x, phases=later)[:, 4:])
     attn.head_weight.data.zero_()
-    assert torch.allclose(attn(x, phases), attn(x, later), atol=1e-12)  # w_h = 0: phases play no part
+    assert torch.allclose(attn(x, phases=phases), attn(x, phases=later), atol=1e-12)  # w_h = 0: no part
+    with pytest.raises(ValueError, match="needs the token phases"):
+        attn(x)
 
 
 def test_phase_embedding_blend_and_phases():
     emb = PhaseEmbedding(10, 8, n_frequencies=4, blend_init=0.3)
-    x, phases = emb(torch.tensor([[1, 2, 3]]))
+    x, features = emb(torch.tensor([[1, 2, 3]]))
+    phases = features["phases"]
     assert x.shape == (1, 3, 8) and phases.shape == (1, 3, 4)
     assert emb.blend.item() == pytest.approx(0.3)
     with pytest.raises(ValueError, match="blend_init=1.0"):
@@ -93,31 +96,32 @@ def test_phase_switch_changes_the_model_and_counts_its_parameters():
     torch.manual_seed(0)
     plain = ResonanceLM(BASE)
     torch.manual_seed(0)
-    phased = ResonanceLM(dataclasses.replace(BASE, attention="phase", phase_frequencies=4))
+    phased = ResonanceLM(dataclasses.replace(BASE, embedding="phase", attention="phase", phase_frequencies=4))
     assert not torch.allclose(plain(idx)[0], phased(idx)[0])
     extra = sum(p.numel() for p in phased.parameters()) - sum(p.numel() for p in plain.parameters())
     assert extra == 12 * 4 + 2 * 4 * 16 + 1 + 2 * 2  # phase table, projection, blend, w_h per layer
-    assert phased.lm_head.weight is phased.phase_embedding.semantic.weight
+    assert phased.lm_head.weight is phased.wte.semantic.weight
 
 
 def test_phase_init_switch_reaches_the_table():
     torch.manual_seed(0)
-    random = ResonanceLM(dataclasses.replace(BASE, attention="phase"))
+    random = ResonanceLM(dataclasses.replace(BASE, embedding="phase", attention="phase"))
     torch.manual_seed(0)
-    phonetic = ResonanceLM(dataclasses.replace(BASE, attention="phase", phase_init="phonetic"), vocab=WORDS)
-    table = phonetic.phase_embedding.phase.weight
+    phonetic = ResonanceLM(dataclasses.replace(BASE, embedding="phase", attention="phase", phase_init="phonetic"), vocab=WORDS)
+    table = phonetic.wte.phase.weight
     assert (table[1] - table[2]).norm() < (table[1] - table[4]).norm()  # cat~hat, not cat~dog
-    assert not torch.allclose(random.phase_embedding.phase.weight, table)
+    assert not torch.allclose(random.wte.phase.weight, table)
     with pytest.raises(ValueError, match="needs vocab="):
-        ResonanceLM(dataclasses.replace(BASE, attention="phase", phase_init="phonetic"))
+        ResonanceLM(dataclasses.replace(BASE, embedding="phase", attention="phase", phase_init="phonetic"))
 
 
 @pytest.mark.parametrize(
     "changes, pattern",
     [({"attention": "resonant"}, r"attention='resonant'; allowed: \['standard', 'phase', 'halting'\]"),
-     ({"attention": "phase", "phase_init": "rhyme"}, r"phase_init='rhyme'; allowed"),
-     ({"phase_init": "phonetic"}, r"phase_init='phonetic' needs attention='phase'"),
-     ({"attention": "phase", "phase_frequencies": 0}, r"phase_frequencies=0")],
+     ({"embedding": "phase", "phase_init": "rhyme"}, r"phase_init='rhyme'; allowed"),
+     ({"phase_init": "phonetic"}, r"phase_init='phonetic' needs embedding='phase'"),
+     ({"attention": "phase"}, r"attention='phase' reads the token phases: it needs embedding='phase'"),
+     ({"embedding": "phase", "phase_frequencies": 0}, r"phase_frequencies=0")],
 )
 def test_bad_phase_config(changes, pattern):
     with pytest.raises(ValueError, match=pattern):

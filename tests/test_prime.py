@@ -4,13 +4,13 @@ import math
 import pytest
 import torch
 
+from resonance_lib.halting import HaltingAttention
+from resonance_lib.memory import ResonanceMemory
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params, count_params
+from resonance_lib.premanifest import PreManifestHead
 from resonance_lib.prime import (
-    HaltingAttention,
-    PreManifestHead,
     PrimeHilbertEncoder,
     PrimeMaskedLinear,
-    ResonanceMemory,
     check_primes,
     fourier_basis,
     prime_position_code,

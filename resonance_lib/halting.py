@@ -1,0 +1,72 @@
+"""Entropy-halting attention: attention iterated on a changing state, each token stopping when its attention
+is confident — the "Semantic Resonance LM" plan's halting loop, built as ACT (Graves 2016).
+
+h_t = h_{t−1} + Attn(h_{t−1}), so q, k, v differ at every iteration (the plan's sketch recomputed the same
+attention each time, so its iterations were identical). Token i halts with probability
+p_t = sigmoid((ε − H_t(i)) / τ), H_t its attention entropy normalised by log(#visible keys) and averaged over
+heads. The output is Σ_t p_t h_t with the remainder R given to the last iteration; the ponder cost N + R
+(iterations used plus remainder, differentiable through R) is the component's auxiliary loss, which the host
+weighs and adds to its training objective; ``last_iterations`` reports the iterations each token used.
+
+With ``max_iters=1`` it is one standard attention pass (tested against ``CausalSelfAttention``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from .attention import causal_softmax, merge_heads, normalised_entropy, split_heads
+from .checks import check_float, check_int
+from .component import Component
+
+
+class HaltingAttention(Component):
+    """Causal attention iterated on a changing state with ACT halting on normalised attention entropy."""
+
+    def __init__(self, n_embd: int, n_head: int, bias: bool = False, max_iters: int = 4, epsilon: float = 0.5,
+                 temperature: float = 0.05):
+        super().__init__()
+        check_int("max_iters", max_iters)
+        check_float("epsilon", epsilon, 0.0, 1.0, low_open=True)  # entropy is normalised to [0, 1]
+        check_float("temperature", temperature, 0.0, low_open=True)
+        self.n_head, self.max_iters, self.epsilon, self.temperature = n_head, max_iters, epsilon, temperature
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
+        self.last_iterations: torch.Tensor | None = None  # (B, T), iterations each token used
+        self.ponder_cost: torch.Tensor | None = None  # mean over tokens of N + R (differentiable through R)
+
+    def attend(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One attention pass: the update and each token's normalised entropy (mean over heads)."""
+        C = h.shape[-1]
+        q, k, v = (split_heads(t, self.n_head) for t in self.c_attn(h).split(C, 2))
+        probs = causal_softmax(q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head))
+        confidence = normalised_entropy(probs).mean(1)
+        return self.c_proj(merge_heads(probs @ v)), confidence
+
+    def forward(self, x: torch.Tensor, **features) -> torch.Tensor:
+        h, out = x, torch.zeros_like(x)
+        halted = torch.zeros(x.shape[:2], device=x.device, dtype=x.dtype)  # Σ p so far
+        iterations = torch.zeros_like(halted)
+        remainder = torch.zeros_like(halted)
+        for t in range(self.max_iters):
+            update, entropy = self.attend(h)
+            h = h + update  # the state changes, so the next pass attends differently
+            running = (halted < 1.0 - 1e-3).to(x.dtype)
+            p = torch.sigmoid((self.epsilon - entropy) / self.temperature)
+            if t == self.max_iters - 1:
+                p = torch.ones_like(p)
+            finishing = running * ((halted + p) >= 1.0 - 1e-3).to(x.dtype)
+            p_used = running * torch.where(finishing.bool(), 1.0 - halted, p)
+            remainder = remainder + finishing * (1.0 - halted)
+            out = out + p_used[..., None] * h
+            halted = halted + p_used
+            iterations = iterations + running
+        self.last_iterations = iterations.detach()
+        self.ponder_cost = (iterations + remainder).mean()
+        return out - x  # Σ_t p_t (h_t − h_0): the sublayer's update
+
+    def auxiliary_losses(self) -> dict[str, torch.Tensor]:
+        return {"ponder": self.ponder_cost} if self.ponder_cost is not None else {}
