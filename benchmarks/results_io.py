@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from resonance_lib.experiments import device_name, git_commit
+from resonance_lib.provenance import device_name, git_commit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -7,8 +7,6 @@ the model initialisation and the batch order, so variants are compared *paired b
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from .model import ResonanceConfig, ResonanceLM, config_params, count_params, match_params
+from .provenance import device_name, git_commit
 from .sparsity import sparsify
+from .stats import t_interval, verdict
 from .train import Callback, NonFiniteLossError, TrainConfig, resolve_device, stream_seed, train
 
 
@@ -107,23 +106,6 @@ def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: flo
             variant.callbacks = sparse_callbacks(sparsity)
         variants.append(variant)
     return variants
-
-
-def git_commit() -> str:
-    """The current commit (short hash), with ``+dirty`` if the code (library, benchmarks, packaging) has
-    uncommitted changes — notebooks executed in place and regenerated figures do not count — or ``unknown``.
-    ``RESONANCE_COMMIT`` overrides it, for a copy of the tree without its ``.git`` (e.g. sent to a GPU box)."""
-    if os.environ.get("RESONANCE_COMMIT"):
-        return os.environ["RESONANCE_COMMIT"]
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "resonance_lib",
-                                "benchmarks", "pyproject.toml", "requirements.txt"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 @torch.no_grad()
@@ -217,32 +199,6 @@ def block_grad_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -
     loss.backward()
     return [torch.sqrt(sum(p.grad.square().sum() for p in b.parameters() if p.grad is not None)).item()
             for b in model.blocks]
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{device.type} ({torch.get_num_threads()} threads)"
-
-
-def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and the two-sided Student-t interval mean ± t_{n−1}·s/√n (NaN bounds when n < 2)."""
-    s = pd.Series(values, dtype=float)
-    mean, n = s.mean(), len(s)
-    if n < 2:
-        return mean, float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * s.std(ddof=1) / n**0.5
-    return mean, mean - half, mean + half
-
-
-def verdict(delta_low: float, delta_high: float, higher_is_better: bool = False) -> str:
-    """'better' / 'worse' when the interval of the difference to the baseline excludes 0, else
-    'no significant difference'; 'n/a (one seed)' without an interval."""
-    if pd.isna(delta_low) or pd.isna(delta_high):
-        return "n/a (one seed)"
-    if delta_low > 0 or delta_high < 0:
-        return "better" if (delta_low > 0) == higher_is_better else "worse"
-    return "no significant difference"
 
 
 def failed_runs(final: pd.DataFrame, metric: str) -> pd.Series:

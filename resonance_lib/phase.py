@@ -192,39 +192,3 @@ class PhaseProbe(Callback):
         metrics["phase_blend"] = model.wte.blend.item()
         for i, block in enumerate(model.blocks):
             metrics[f"w_abs_L{i}"] = block.attn.head_weight.detach().abs().mean().item()
-
-
-def time_attention(seq_len: int, batch: int = 1, n_head: int = 8, head_dim: int = 64, n_frequencies: int = 32,
-                   device: str = "cpu", repeats: int = 3) -> list[dict]:
-    """Forward + backward time (and peak CUDA memory on a GPU) of plain SDPA, the fast phase form and the
-    explicit S×S phase form at one sequence length; a form that runs out of memory is reported as such."""
-    import time
-
-    dim = n_head * head_dim
-    torch.manual_seed(0)
-    attn = PhaseResonanceAttention(dim, n_head).to(device)
-    plain = lambda x, p: CausalSelfAttention.forward(attn, x)  # noqa: E731
-    forms = {"plain_sdpa": plain, "phase_fast": lambda x, p: attn(x, phases=p),
-             "phase_explicit": lambda x, p: attn.forward_reference(x, phases=p)}
-    rows = []
-    for name, form in forms.items():
-        x = torch.randn(batch, seq_len, dim, device=device, requires_grad=True)
-        phases = torch.randn(batch, seq_len, n_frequencies, device=device)
-        row = {"form": name, "seq_len": seq_len, "batch": batch, "n_head": n_head, "head_dim": head_dim}
-        try:
-            form(x, phases).sum().backward()  # warm-up
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-            start = time.perf_counter()
-            for _ in range(repeats):
-                form(x, phases).sum().backward()
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-                row["peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
-            row["ms"] = 1000 * (time.perf_counter() - start) / repeats
-        except torch.OutOfMemoryError:
-            row["ms"], row["error"] = float("nan"), "out of memory"
-        row["score_tensor_mib"] = (batch * n_head * seq_len**2 * 4 / 2**20) if name == "phase_explicit" else 0.0
-        rows.append(row)
-    return rows

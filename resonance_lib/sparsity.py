@@ -479,36 +479,3 @@ def import_compressed(model: nn.Module, blob: bytes) -> None:
         else:
             dense[key] = value
     model.load_state_dict(dense)
-
-
-def semi_structured_benchmark(rows: int = 4096, cols: int = 4096, batch: int = 4096, repeats: int = 50) -> dict:
-    """Time x @ Wᵀ with W dense vs W pruned 2:4 and stored semi-structured (fp16, CUDA with compute
-    capability >= 8.0). Returns the timings, or ``{"supported": False, "reason": ...}`` where it cannot run."""
-    if not torch.cuda.is_available():
-        return {"supported": False, "reason": "no CUDA device"}
-    if torch.cuda.get_device_capability() < (8, 0):
-        return {"supported": False, "reason": f"compute capability {torch.cuda.get_device_capability()} < (8, 0)"}
-    from torch.sparse import to_sparse_semi_structured
-
-    weight = torch.randn(rows, cols, device="cuda", dtype=torch.float16)
-    keep = torch.topk(weight.abs().view(rows, cols // 4, 4), 2, dim=-1).indices  # 2 of every 4
-    mask = torch.zeros_like(weight, dtype=torch.bool).view(rows, cols // 4, 4).scatter_(-1, keep, True)
-    pruned = weight * mask.view(rows, cols)
-    sparse = to_sparse_semi_structured(pruned)
-    x = torch.randn(batch, cols, device="cuda", dtype=torch.float16)
-
-    def timed(w):
-        for _ in range(5):
-            torch.nn.functional.linear(x, w)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(repeats):
-            torch.nn.functional.linear(x, w)
-        end.record()
-        torch.cuda.synchronize()
-        return start.elapsed_time(end) / repeats
-
-    dense_ms, sparse_ms = timed(pruned), timed(sparse)
-    error = (torch.nn.functional.linear(x, sparse) - torch.nn.functional.linear(x, pruned)).abs().max().item()
-    return {"supported": True, "shape": [batch, cols, rows], "dense_ms": dense_ms, "semi_structured_ms": sparse_ms,
-            "speedup": dense_ms / sparse_ms, "max_abs_error": error, "device": torch.cuda.get_device_name()}

@@ -3,9 +3,10 @@ import pytest
 from scipy import stats
 
 from resonance_lib.data import SequenceReconstruction
-from resonance_lib.experiments import Variant, run_grid, summarize, t_interval
+from resonance_lib.experiments import Variant, run_grid, summarize
 from resonance_lib.model import ResonanceConfig
 from resonance_lib.profiles import check_profile, pick
+from resonance_lib.stats import t_interval
 from resonance_lib.train import TrainConfig
 
 
@@ -42,7 +43,7 @@ def test_profiles():
 
 
 def test_verdict_reads_the_interval_in_the_right_direction():
-    from resonance_lib.experiments import verdict
+    from resonance_lib.stats import verdict
 
     assert verdict(-0.3, -0.1) == "better"  # a loss went down
     assert verdict(-0.3, -0.1, higher_is_better=True) == "worse"  # an accuracy went down
@@ -100,7 +101,7 @@ def test_report_renders_tables_from_csv_and_says_what_is_missing(tmp_path):
 
 
 def test_git_commit_can_be_named_for_a_copy_without_git(monkeypatch):
-    from resonance_lib.experiments import git_commit
+    from resonance_lib.provenance import git_commit
 
     monkeypatch.setenv("RESONANCE_COMMIT", "abc1234")
     assert git_commit() == "abc1234"

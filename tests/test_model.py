@@ -93,3 +93,40 @@ def test_generate_extends_the_context():
     model = ResonanceLM(SMALL)
     out = model.generate(torch.zeros(1, 1, dtype=torch.long), 20, top_k=5)
     assert out.shape == (1, 21) and out.max() < 32
+
+
+VIT = ResonanceConfig(vocab_size=10, block_size=16, n_layer=2, n_head=2, n_embd=32)
+
+
+@pytest.mark.parametrize("changes", [{}, {"residual": "delta"}, {"residual": "delta", "delta_value_dim": 3},
+                                     {"attention": "halting"}, {"ffn_mask": "prime"}])
+def test_patch_classifier_takes_every_block_switch(changes):
+    from resonance_lib.model import PatchClassifier
+
+    torch.manual_seed(0)
+    model = PatchClassifier(dataclasses.replace(VIT, **changes), patch_dim=12)
+    logits, loss = model(torch.randn(3, 16, 12), torch.tensor([1, 2, 3]))
+    assert logits.shape == (3, 10) and torch.isfinite(loss)
+    assert count_params(model) == config_params(model.config, lambda c: PatchClassifier(c, 12))
+
+
+@pytest.mark.parametrize("changes, field", [({"embedding": "phase", "attention": "phase"}, "embedding"),
+                                            ({"encoder": "prime"}, "encoder"), ({"memory": True}, "memory"),
+                                            ({"head": "premanifest"}, "head")])
+def test_patch_classifier_refuses_slots_that_need_tokens(changes, field):
+    from resonance_lib.model import PatchClassifier
+
+    with pytest.raises(ValueError, match=rf"PatchClassifier: {field}=.*allowed"):
+        PatchClassifier(dataclasses.replace(VIT, **changes), patch_dim=12)
+
+
+def test_match_params_sizes_the_classifier_not_a_language_model():
+    from functools import partial
+
+    from resonance_lib.model import PatchClassifier
+
+    vit = partial(PatchClassifier, patch_dim=12)
+    target = config_params(VIT, vit)
+    assert target != config_params(VIT)  # a classifier head and patch embedding, not a tied vocabulary
+    matched = match_params(dataclasses.replace(VIT, residual="delta"), target, model=vit)
+    assert abs(config_params(matched, vit) - target) <= 0.02 * target

@@ -1,0 +1,32 @@
+"""Where a result came from: the commit of the code and the device that produced it, stamped on every
+run, table, figure and benchmark."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import torch
+
+
+def git_commit() -> str:
+    """The current commit (short hash), with ``+dirty`` if the code (library, benchmarks, packaging) has
+    uncommitted changes — notebooks executed in place and regenerated figures do not count — or ``unknown``.
+    ``RESONANCE_COMMIT`` overrides it, for a copy of the tree without its ``.git`` (e.g. sent to a GPU box)."""
+    if os.environ.get("RESONANCE_COMMIT"):
+        return os.environ["RESONANCE_COMMIT"]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "resonance_lib",
+                                "benchmarks", "pyproject.toml", "requirements.txt"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({torch.get_num_threads()} threads)"
