@@ -217,7 +217,8 @@ def summarize(df: pd.DataFrame, baseline: str | None = "baseline", metric: str =
     Failed runs (diverged, crashed, non-finite metric) are not seeds of the statistics and are never dropped
     silently: ``n_seeds`` counts the finished ones, ``n_failed`` and ``failed_seeds`` the others, ``n_paired``
     the seeds finished by both the variant and the baseline, and a verdict says how many seeds failed."""
-    final = df[df["step"].fillna(-1) == df["step"].fillna(-1).groupby([df["variant"], df["seed"]]).transform("max")]
+    steps = df["step"].fillna(-1)  # a crashed run's one row has no step
+    final = df[steps == steps.groupby([df["variant"], df["seed"]]).transform("max")]
     final = final.assign(_failed=failed_runs(final, metric))
     if baseline is not None and baseline not in set(final["variant"]):
         raise ValueError(f"baseline={baseline!r} is not a variant; variants: {sorted(set(final['variant']))}")

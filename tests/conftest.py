@@ -4,6 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from resonance_lib import data
+from resonance_lib.train import Callback
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -26,3 +29,30 @@ def double_precision():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No RESONANCE_DATA_DIR and an empty cache, so only what a test supplies can be found."""
+    monkeypatch.delenv("RESONANCE_DATA_DIR", raising=False)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(data, "default_cache_dir", lambda: cache)
+    return cache
+
+
+class PoisonAt(Callback):
+    """Writes NaN into the first weight after optimizer step ``step``: a divergence on cue."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, state):
+        if state.step == self.step:
+            with torch.no_grad():
+                next(state.model.parameters()).fill_(float("nan"))
+
+
+@pytest.fixture
+def poison_at():
+    """``poison_at(step)``: a callback that makes the run diverge after optimizer step ``step``."""
+    return PoisonAt

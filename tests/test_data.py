@@ -3,7 +3,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from resonance_lib import data
 from resonance_lib.data import (
     CharTokenizer,
     CorpusNotFoundError,
@@ -14,15 +13,6 @@ from resonance_lib.data import (
     load_corpus,
     load_tokenizer,
 )
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No RESONANCE_DATA_DIR and an empty cache, so only what a test supplies can be found."""
-    monkeypatch.delenv("RESONANCE_DATA_DIR", raising=False)
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(data, "default_cache_dir", lambda: cache)
-    return cache
 
 
 def test_unknown_corpus_names_the_allowed_ones():

@@ -25,7 +25,6 @@ from resonance_lib.experiments import Variant, run_grid, sparse_callbacks, summa
 from resonance_lib.model import ResonanceConfig, ResonanceLM
 from resonance_lib.sparsity import SparsityConfig, export_compressed, import_compressed, sparsify
 from resonance_lib.train import (
-    Callback,
     CheckpointError,
     NonFiniteLossError,
     TrainConfig,
@@ -43,18 +42,6 @@ SHARED_INPUT = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinysh
 def tiny(seed=0, **changes):
     torch.manual_seed(seed)
     return ResonanceLM(dataclasses.replace(TINY, **changes))
-
-
-class PoisonAt(Callback):
-    """Writes NaN into the first weight after optimizer step ``step``: a divergence on cue."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, state):
-        if state.step == self.step:
-            with torch.no_grad():
-                next(state.model.parameters()).fill_(float("nan"))
 
 
 # ---------------------------------------------------------------- 1. auxiliary losses are not the loss
@@ -118,20 +105,20 @@ def test_02_the_sparsity_stream_is_a_function_of_the_seed():
 # ---------------------------------------------------------------- 3. a diverged run is never kept as good
 
 
-def test_03_a_nan_eval_stops_the_run_and_the_checkpoint_stays_finite(tmp_path):
+def test_03_a_nan_eval_stops_the_run_and_the_checkpoint_stays_finite(tmp_path, poison_at):
     ckpt = tmp_path / "run.pt"
     cfg = dataclasses.replace(FEW, eval_interval=1, checkpoint_path=str(ckpt))
     with pytest.raises(NonFiniteLossError, match="step 3") as info:
-        train(tiny(), TASK, cfg, callbacks=[PoisonAt(3)])
+        train(tiny(), TASK, cfg, callbacks=[poison_at(3)])
     assert str(ckpt) in str(info.value)
     saved = torch.load(ckpt, weights_only=True)
     assert saved["step"] == 2  # the last state whose weights and losses were finite
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
 
 
-def test_03_a_divergence_on_the_last_step_raises():
+def test_03_a_divergence_on_the_last_step_raises(poison_at):
     with pytest.raises(NonFiniteLossError, match="step 6"):
-        train(tiny(), TASK, FEW, callbacks=[PoisonAt(FEW.max_iters)])
+        train(tiny(), TASK, FEW, callbacks=[poison_at(FEW.max_iters)])
 
 
 # ---------------------------------------------------------------- 4. summarize reports failed seeds
@@ -161,9 +148,9 @@ def test_04_a_failed_baseline_seed_is_reported_too():
 # ---------------------------------------------------------------- 5. run_grid keeps finished runs
 
 
-def test_05_run_grid_keeps_finished_runs_when_one_diverges():
+def test_05_run_grid_keeps_finished_runs_when_one_diverges(poison_at):
     variants = [Variant("baseline", TINY),
-                Variant("diverges", TINY, callbacks=lambda model, cfg: [PoisonAt(3)])]
+                Variant("diverges", TINY, callbacks=lambda model, cfg: [poison_at(3)])]
     df = run_grid(variants, [0, 1], TASK, FEW)
     finished = df[df["variant"] == "baseline"]
     assert set(finished["seed"]) == {0, 1} and (finished["status"] == "ok").all()
@@ -344,14 +331,6 @@ def test_09_a_checkpoint_is_never_written_from_non_finite_weights(tmp_path):
 
 
 # ---------------------------------------------------------------- 10. downloads are verified
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("RESONANCE_DATA_DIR", raising=False)
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(data, "default_cache_dir", lambda: cache)
-    return cache
 
 
 def test_10_a_download_that_is_not_the_corpus_is_refused_and_not_cached(isolated, tmp_path):

@@ -55,30 +55,20 @@ def test_resume_from_checkpoint_continues_identically(tmp_path):
     assert h_resumed["val_loss"].tolist() == h_straight["val_loss"].tolist()
 
 
-class PoisonAt(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, state):
-        if state.step == self.step:
-            with torch.no_grad():
-                next(state.model.parameters()).fill_(float("nan"))
-
-
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, poison_at):
     ckpt = tmp_path / "run.pt"
     cfg = TrainConfig(**{**FAST.__dict__, "checkpoint_path": str(ckpt)})
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 6.*kept at") as info:
-        train(fresh(), TASK, cfg, callbacks=[PoisonAt(6)])
+        train(fresh(), TASK, cfg, callbacks=[poison_at(6)])
     assert str(ckpt) in str(info.value)
     saved = torch.load(ckpt, weights_only=False)
     assert saved["step"] == 4  # the eval at step 4 was the last good state
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
 
 
-def test_non_finite_without_checkpoint_says_so():
+def test_non_finite_without_checkpoint_says_so(poison_at):
     with pytest.raises(NonFiniteLossError, match="No checkpoint was kept"):
-        train(fresh(), TASK, FAST, callbacks=[PoisonAt(1)])
+        train(fresh(), TASK, FAST, callbacks=[poison_at(1)])
 
 
 def test_callbacks_are_called_and_can_add_metrics():
