@@ -23,9 +23,9 @@ from pathlib import Path
 
 from .data import PACKAGE_ROOT
 from .profiles import PROFILES, check_profile
+from .session import default_fig_dir
 
 NOTEBOOK_DIR = PACKAGE_ROOT / "notebooks"
-FIGURE_DIR = PACKAGE_ROOT / "figures"
 
 
 @dataclass
@@ -61,9 +61,45 @@ def _absolute_data_dirs() -> None:
             str(Path(d).resolve()) for d in os.environ["RESONANCE_DATA_DIR"].split(":") if d)
 
 
-def _notebook_parameters(profile: str, fig_dir: Path, parameters: dict | None) -> dict:
-    """What every run injects: PROFILE, an absolute FIG_DIR, then the caller's parameters."""
-    return {"PROFILE": profile, "FIG_DIR": str(Path(fig_dir).resolve()), **(parameters or {})}
+def _notebook_parameters(profile: str, fig_dir: Path | None, parameters: dict | None) -> dict:
+    """What a run injects: PROFILE, FIG_DIR only when it is not the repository's figures/ (the notebooks'
+    default, so a committed notebook names no machine path), then the caller's parameters."""
+    injected = {"PROFILE": profile}
+    if fig_dir is not None and Path(fig_dir).resolve() != default_fig_dir().resolve():
+        injected["FIG_DIR"] = str(Path(fig_dir).resolve())
+    return {**injected, **(parameters or {})}
+
+
+def fold_parameters(path: Path, parameters: dict) -> None:
+    """Make an executed notebook clean to re-run: write the injected values into the ``parameters`` cell
+    itself (so it shows what the run used, and a reader's edit there takes effect), drop papermill's
+    ``injected-parameters`` cell, and keep only the notebook's own name in papermill's metadata."""
+    import ast
+    import json
+
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = [c for c in nb["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    for cell in cells:
+        if "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        lines = "".join(cell["source"]).split("\n")
+        seen = set()
+        for node in ast.parse("\n".join(lines)).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                    and node.targets[0].id in parameters and node.lineno == node.end_lineno:
+                line = lines[node.lineno - 1]
+                value = node.value
+                lines[node.lineno - 1] = (line[:value.col_offset] + repr(parameters[node.targets[0].id])
+                                          + line[value.end_col_offset:])
+                seen.add(node.targets[0].id)
+        lines += [f"{name} = {value!r}" for name, value in parameters.items() if name not in seen]
+        cell["source"] = "\n".join(lines).splitlines(keepends=True)
+    nb["cells"] = cells
+    meta = nb.get("metadata", {}).get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if meta.get(key):
+            meta[key] = Path(meta[key]).name
+    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _replace_atomically(source: Path, dest: Path) -> None:
@@ -78,9 +114,10 @@ def _replace_atomically(source: Path, dest: Path) -> None:
         raise
 
 
-def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, timeout: int,
+def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path | None, timeout: int,
                  parameters: dict | None = None) -> NotebookResult:
-    """Execute one notebook with kernel ``python3`` in its own folder, injecting PROFILE and FIG_DIR.
+    """Execute one notebook with kernel ``python3`` in its own folder, injecting PROFILE (and FIG_DIR unless it
+    is the repository's figures/); the executed copy carries those values in its ``parameters`` cell.
 
     The run writes into a scratch folder; ``output_dir/<name>`` (the committed notebook, for an in-place run)
     is replaced only when every cell succeeded. A failed run's executed copy stays in the scratch folder
@@ -103,12 +140,13 @@ def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path, 
         error = f"{type(exc).__name__}: {exc}"
     if error is not None:
         return NotebookResult(notebook, scratch, time.perf_counter() - start, error)
+    fold_parameters(scratch, params)
     _replace_atomically(scratch, output)
     shutil.rmtree(scratch.parent, ignore_errors=True)
     return NotebookResult(notebook, output, time.perf_counter() - start, error)
 
 
-def run_plain(notebook: Path, profile: str, fig_dir: Path, parameters: dict | None = None) -> NotebookResult:
+def run_plain(notebook: Path, profile: str, fig_dir: Path | None, parameters: dict | None = None) -> NotebookResult:
     """Execute the notebook's code cells in order in one fresh namespace, in its folder; the parameters are
     set right after the cell tagged ``parameters``, as papermill would."""
     import json
@@ -179,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no notebooks found in {NOTEBOOK_DIR}")
     scratch = Path(tempfile.mkdtemp(prefix="resonance-smoke-")) if profile == "smoke" else None
     output_dir = args.output_dir or (scratch / "notebooks" if scratch else NOTEBOOK_DIR)
-    fig_dir = args.fig_dir or (scratch / "figures" if scratch else FIGURE_DIR)
+    fig_dir = args.fig_dir or (scratch / "figures" if scratch else default_fig_dir())
     output_dir.mkdir(parents=True, exist_ok=True)
     timeout = args.timeout or (600 if profile == "smoke" else 7200)
     print(f"profile={profile} notebooks -> {output_dir} figures -> {fig_dir}", flush=True)

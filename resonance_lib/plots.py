@@ -26,7 +26,8 @@ class Stamp:
 
 def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp
                 ) -> tuple[Path, Path]:
-    """Stamp ``fig``, save it as ``<fig_dir>/<name>.png`` and ``table`` as ``<fig_dir>/<name>.csv``."""
+    """Stamp ``fig``, save it as ``<fig_dir>/<name>.png`` and ``table`` as ``<fig_dir>/<name>.csv``, and show
+    the PNG inline when running in a notebook."""
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
     fig.text(0.5, 0.005, str(stamp), ha="center", va="bottom", fontsize=7, color="0.4")
@@ -34,7 +35,19 @@ def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | 
     png, csv = fig_dir / f"{name}.png", fig_dir / f"{name}.csv"
     fig.savefig(png, dpi=120, bbox_inches="tight")
     table.to_csv(csv, index=False)
+    show_inline(png)
+    plt.close(fig)  # shown once, as saved (an inline backend would otherwise show it again)
     return png, csv
+
+
+def show_inline(png: Path) -> None:
+    """Show a saved PNG in the notebook that made it (any matplotlib backend); nothing outside a kernel."""
+    from .session import in_kernel
+
+    if in_kernel():
+        from IPython.display import Image, display
+
+        display(Image(filename=str(png)))
 
 
 def loss_curves(df: pd.DataFrame, metrics=("train_loss", "val_loss"), hue: str = "variant") -> plt.Figure:

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar: tqdm.auto warns in kernels without ipywidgets
 
 from .checks import check_bool, check_float, check_int
 

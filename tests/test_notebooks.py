@@ -1,4 +1,8 @@
-"""Every notebook runs top to bottom in the smoke profile, through the same runner users call."""
+"""Every notebook runs top to bottom in the smoke profile, through the same runner users call, and comes out
+as a reader should get it."""
+
+import json
+import re
 
 import pytest
 
@@ -11,12 +15,47 @@ def test_there_are_notebooks():
     assert NOTEBOOKS, "no notebooks found"
 
 
+MACHINE_PATH = re.compile(r"/(tmp|work|root|home|Users)/[\w.\-]+/")
+
+
+def reader_problems(executed: dict, figures_saved: int, allowed_path: str | None = None) -> list[str]:
+    """What a reader opening an executed notebook would trip over: papermill's injected-parameters cell, a
+    path of the machine that ran it, fewer inline images than the figures the run saved."""
+    problems = []
+    if any("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in executed["cells"]):
+        problems.append("an injected-parameters cell")
+    text = json.dumps(executed)
+    if allowed_path:
+        text = text.replace(json.dumps(allowed_path)[1:-1], "<FIG_DIR>")
+    if MACHINE_PATH.search(text):
+        problems.append(f"a machine path: {MACHINE_PATH.search(text).group(0)}…")
+    images = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
+    if images < figures_saved:
+        problems.append(f"{images} inline images for {figures_saved} saved figures")
+    return problems
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_smoke_profile(notebook, tmp_path):
-    result = run_notebook(notebook, "smoke", tmp_path / "out", tmp_path / "figures", timeout=600)
+def test_notebook_runs_in_smoke_profile_and_reads_clean(notebook, tmp_path):
+    figures = tmp_path / "figures"
+    result = run_notebook(notebook, "smoke", tmp_path / "out", figures, timeout=600)
     assert result.ok, f"{notebook.name} failed at {result.error}"
-    assert list((tmp_path / "figures").glob("*.png")), "the notebook saved no figure"
+    saved = list(figures.glob("*.png"))
+    assert saved, "the notebook saved no figure"
+    executed = json.loads(result.output.read_text(encoding="utf-8"))
+    assert not reader_problems(executed, len(saved), str(figures.resolve()))
+
+
+def test_reader_problems_catches_each_defect():
+    clean = {"cells": [{"metadata": {"tags": ["parameters"]}, "outputs": [], "source": "PROFILE = 'cpu'"},
+                       {"metadata": {}, "outputs": [{"data": {"image/png": "..."}}], "source": ""}]}
+    assert reader_problems(clean, 1) == []
+    injected = {"cells": clean["cells"] + [{"metadata": {"tags": ["injected-parameters"]}, "outputs": []}]}
+    assert reader_problems(injected, 1) == ["an injected-parameters cell"]
+    pathy = {"cells": clean["cells"] + [{"metadata": {}, "outputs": [{"text": "/tmp/run-3/figures/x.png"}]}]}
+    assert reader_problems(pathy, 1)[0].startswith("a machine path")
+    assert reader_problems(clean, 2) == ["1 inline images for 2 saved figures"]
 
 
 def test_runner_rejects_a_bad_profile(capsys):
