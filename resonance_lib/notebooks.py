@@ -87,12 +87,17 @@ def fold_parameters(path: Path, parameters: dict) -> None:
         for node in ast.parse("\n".join(lines)).body:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
                     and node.targets[0].id in parameters and node.lineno == node.end_lineno:
-                line = lines[node.lineno - 1]
-                value = node.value
-                lines[node.lineno - 1] = (line[:value.col_offset] + repr(parameters[node.targets[0].id])
-                                          + line[value.end_col_offset:])
-                seen.add(node.targets[0].id)
-        lines += [f"{name} = {value!r}" for name, value in parameters.items() if name not in seen]
+                name, value = node.targets[0].id, node.value
+                seen.add(name)
+                try:
+                    unchanged = ast.literal_eval(value) == parameters[name]
+                except ValueError:
+                    unchanged = False
+                if not unchanged:  # a value the run changed; the cell's own spelling is kept otherwise
+                    line = lines[node.lineno - 1]
+                    lines[node.lineno - 1] = (line[:value.col_offset] + _literal(parameters[name])
+                                              + line[value.end_col_offset:])
+        lines += [f"{name} = {_literal(value)}" for name, value in parameters.items() if name not in seen]
         cell["source"] = "\n".join(lines).splitlines(keepends=True)
     nb["cells"] = cells
     meta = nb.get("metadata", {}).get("papermill", {})
@@ -100,6 +105,13 @@ def fold_parameters(path: Path, parameters: dict) -> None:
         if meta.get(key):
             meta[key] = Path(meta[key]).name
     Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _literal(value) -> str:
+    """A Python literal for ``value``, strings in double quotes as the notebooks write them."""
+    import json
+
+    return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
 def _replace_atomically(source: Path, dest: Path) -> None:

@@ -95,3 +95,24 @@ def test_param_must_be_a_literal(capsys):
     with pytest.raises(SystemExit):
         main(["--profile", "smoke", "--param", "SEEDS=[0,", "01"])
     assert "--param SEEDS" in capsys.readouterr().err
+
+
+def test_fold_parameters_writes_the_run_into_the_parameters_cell(tmp_path):
+    import nbformat
+
+    from resonance_lib.notebooks import fold_parameters
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('PROFILE = "cpu"  # which profile\nSEEDS = None\nX = 1',
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('# Parameters\nPROFILE = "smoke"', metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("print(PROFILE)")]
+    nb.metadata["papermill"] = {"input_path": "/tmp/a/01_x.ipynb", "output_path": "/tmp/b/01_x.ipynb"}
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    fold_parameters(path, {"PROFILE": "smoke", "X": 1, "SEEDS": [0, 1], "NEW": 2.5})
+    folded = json.loads(path.read_text())
+    assert [c["metadata"].get("tags") for c in folded["cells"]] == [["parameters"], None]
+    assert "".join(folded["cells"][0]["source"]) == (
+        'PROFILE = "smoke"  # which profile\nSEEDS = [0, 1]\nX = 1\nNEW = 2.5')
+    assert folded["metadata"]["papermill"] == {"input_path": "01_x.ipynb", "output_path": "01_x.ipynb"}

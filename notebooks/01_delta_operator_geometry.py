@@ -1,0 +1,299 @@
+# %% [markdown] tags=[]
+# # 01 — The delta operator: geometry, the delta rule, and the delta residual in a real model
+#
+# **The claim.** The OUROBOROS README proposes replacing the residual update $x \leftarrow x + f(x)$ with a
+# Householder-style *delta* update that can keep, erase or reflect what the residual stream holds along a
+# learned direction — "teaching networks to forget". Deep Delta Learning (Zhang, Liu, Wang & Gu,
+# arXiv 2601.00417, 2026; code: `yifanzhang-pro/deep-delta-learning`) builds this into a GPT, with an
+# optional matrix-valued state $X \in \mathbb{R}^{d \times d_v}$.
+#
+# This notebook (1) draws the operator, (2) works the rule by hand, (3) tests "helps forgetting" on a task
+# that needs it, (4) tests it as a drop-in residual on a character language model at matched parameters,
+# and (5) looks at gradients through a deep stack. Every verdict below is computed from the runs.
+
+# %% tags=[]
+# Colab set-up: in Google Colab, fetch and install resonance_lib; everywhere else this cell does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+
+    REPO_URL = "https://github.com/resonance-notebooks/resonance-notebooks"  # this project's repository
+    subprocess.run(["git", "clone", "-q", REPO_URL, "/content/resonance-notebooks"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/resonance-notebooks"], check=True)
+    sys.path.insert(0, "/content/resonance-notebooks")
+
+# %% tags=["parameters"]
+PROFILE = "cpu"  # "smoke" (CI: seconds) | "cpu" (a laptop: minutes) | "gpu" (the real experiments)
+SEEDS = None  # None: the profile's seeds
+DEVICE = "auto"  # "auto" | "cpu" | "cuda"
+FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
+DATA_DIR = None  # a directory holding <corpus>/<file>; None: RESONANCE_DATA_DIR, then data/, then download
+
+# %% tags=[]
+import dataclasses
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+from resonance_lib.data import KeyValueOverwrite, prepare
+from resonance_lib.delta import apply_delta, collect_betas, delta_operator, delta_write
+from resonance_lib.experiments import block_grad_norms, matched_variants, run_grid, summarize
+from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params
+from resonance_lib.plots import loss_curves, save_figure, save_table
+from resonance_lib.profiles import pick
+from resonance_lib.session import start
+from resonance_lib.train import TrainConfig
+
+run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
+seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
+
+
+# %% [markdown] tags=[]
+# ## 1. The operator
+#
+# For a unit vector $k$ and a gate $\beta \in [0, 2]$:
+#
+# $$A(k, \beta) = I - \beta\, k k^\top, \qquad A x = x - \beta\, k\,(k^\top x).$$
+#
+# $A$ leaves the hyperplane $k^\perp$ untouched and multiplies the $k$-component by $1 - \beta$:
+# $\beta = 0$ is the identity, $\beta = 1$ the orthogonal projection onto $k^\perp$ (erase $k$),
+# $\beta = 2$ the Householder reflection across $k^\perp$. So the eigenvalues are $\{1, \dots, 1, 1-\beta\}$,
+# $\det A = 1 - \beta$, $A^2 = I$ at $\beta = 2$, and $A^{-1} = I + \frac{\beta}{1-\beta} k k^\top$ for $\beta \ne 1$
+# (the unit tests check each of these with random $k$ and $\beta$). `apply_delta` computes $Ax$ in $O(d)$
+# without forming $A$; `delta_operator` forms it, for pictures like these.
+
+# %% tags=[]
+betas = [0.0, 0.5, 1.0, 1.5, 2.0]
+gen = torch.Generator().manual_seed(0)
+cloud = torch.randn(600, 2, generator=gen) * torch.tensor([1.0, 0.45]) + torch.tensor([1.2, 0.3])
+k2 = torch.tensor([1.0, 1.0]) / 2**0.5
+fig, axes = plt.subplots(1, 5, figsize=(16, 3.4), sharex=True, sharey=True)
+for ax, beta in zip(axes, betas, strict=True):
+    moved = apply_delta(cloud, k2.expand_as(cloud), beta)
+    ax.scatter(*cloud.T, s=3, c="0.8")
+    ax.scatter(*moved.T, s=3, c=np.arctan2(cloud[:, 1].numpy(), cloud[:, 0].numpy()), cmap="twilight")
+    ax.arrow(0, 0, *(1.5 * k2).tolist(), width=0.03, color="crimson")
+    ax.axline((0, 0), (1, -1), color="0.5", lw=0.8, ls="--")  # the hyperplane k⊥
+    ax.set_title(f"β = {beta}" + {0.0: ": identity", 1.0: ": projection", 2.0: ": reflection"}.get(beta, ""))
+    ax.set_aspect("equal")
+points_2d = pd.DataFrame({"beta": np.repeat(betas, len(cloud)),
+                          "x": torch.cat([apply_delta(cloud, k2.expand_as(cloud), b)[:, 0] for b in betas]),
+                          "y": torch.cat([apply_delta(cloud, k2.expand_as(cloud), b)[:, 1] for b in betas])})
+save_figure(fig, points_2d, f"01_operator_2d_{PROFILE}", FIG_DIR, stamp);
+
+# %% tags=[]
+sphere = torch.nn.functional.normalize(torch.randn(1500, 3, generator=gen), dim=-1)
+k3 = torch.nn.functional.normalize(torch.tensor([0.3, 0.4, 1.0]), dim=0)
+fig = plt.figure(figsize=(16, 3.6))
+rows = []
+for i, beta in enumerate(betas):
+    ax = fig.add_subplot(1, 5, i + 1, projection="3d")
+    moved = apply_delta(sphere, k3.expand_as(sphere), beta)
+    ax.scatter(*moved.T, s=2, c=sphere @ k3, cmap="coolwarm")
+    ax.quiver(0, 0, 0, *(1.4 * k3).tolist(), color="k")
+    ax.set_title(f"β = {beta}")
+    ax.set_box_aspect((1, 1, 1))
+    rows.append(pd.DataFrame(moved.numpy(), columns=["x", "y", "z"]).assign(beta=beta))
+save_figure(fig, pd.concat(rows), f"01_operator_3d_{PROFILE}", FIG_DIR, stamp);
+
+# %% [markdown] tags=[]
+# The unit sphere, coloured by $k^\top x$: at $\beta = 1$ it collapses onto a disc (the $k$-coordinate is
+# erased), at $\beta = 2$ the colours swap sides (reflected). Eigenvalues and determinant along $\beta$,
+# computed numerically from the $3 \times 3$ matrices:
+
+# %% tags=[]
+grid = np.linspace(0, 2, 81)
+spectrum = pd.DataFrame([{"beta": b, "eig_min": e[0], "eig_mid": e[1], "eig_max": e[2], "det": d}
+                         for b in grid
+                         for A in [delta_operator(k3, float(b))]
+                         for e, d in [(torch.linalg.eigvalsh(A).tolist(), torch.linalg.det(A).item())]])
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for col in ("eig_min", "eig_mid", "eig_max"):
+    ax.plot(spectrum["beta"], spectrum[col], label=col)
+ax.plot(spectrum["beta"], spectrum["det"], "k--", label="det A")
+ax.set_xlabel("β")
+ax.legend()
+save_figure(fig, spectrum, f"01_spectrum_{PROFILE}", FIG_DIR, stamp)
+print("max |det − (1 − β)| =", float((spectrum["det"] - (1 - spectrum["beta"])).abs().max()))
+
+# %% [markdown] tags=[]
+# ## 2. The delta rule: erase along $k$, then write $v$
+#
+# $$X \leftarrow X + \beta\, k\,(v^\top - k^\top X) = A(k,\beta)\,X + \beta\, k v^\top,
+# \qquad\text{so}\qquad k^\top X_{\text{new}} = (1-\beta)\, k^\top X + \beta\, v^\top.$$
+#
+# What is stored along $k$ moves from its old content towards $v$; at $\beta = 1$ it *becomes* $v$. An
+# additive residual can only add: the old content stays. A worked example with $d = 3$, $d_v = 1$:
+
+# %% tags=[]
+x = torch.tensor([2.0, 1.0, 0.0])
+k = torch.tensor([1.0, 0.0, 0.0])
+v = torch.tensor(5.0)
+worked = pd.DataFrame(
+    [{"update": "add: x + k·v", "result": (x + k * v).tolist(), "stored along k": (k @ (x + k * v)).item()}]
+    + [{"update": f"delta, β = {b}", "result": delta_write(x, k, v, b).tolist(),
+        "stored along k": (k @ delta_write(x, k, v, b)).item()} for b in (0.0, 0.5, 1.0, 2.0)]
+)
+print(f"x = {x.tolist()}, k = {k.tolist()}, v = {v.item()}, k·x = {(k @ x).item()}")
+worked
+
+# %% [markdown] tags=[]
+# ## How the delta residual sits in a transformer
+#
+# `ResonanceConfig(residual="delta")` swaps each block's two residual additions for `DeltaResidual`
+# (the DDL reference's recipe): the sublayer output, normalised, is the direction $k$;
+# $\beta = 2\,\sigma(w_\beta^\top h + b_\beta)$ from the normalised sublayer input $h$, starting at $\beta = 1$;
+# $v = 4\,\sigma(W_v x)$ from the state. With `delta_value_dim` $= d_v > 1$ the stream is a $d \times d_v$
+# matrix, read back to $\mathbb{R}^d$ before each sublayer by a causal depthwise short convolution and a
+# learned read vector. Our baseline is nanoGPT's (LayerNorm, GELU, learned positions); DDL's reference is
+# built on RMSNorm, SwiGLU and RoPE, so we test the residual, not their whole stack. Parameter counts are
+# matched by shrinking the MLP width (`match_params`).
+
+# %% [markdown] tags=[]
+# ## 3. A task that needs forgetting
+#
+# A stream of key→value writes with recurring keys, then a query: answer the **latest** value written for
+# the queried key. Earlier values for that key are distractors that must be overwritten — the situation
+# the "teaching networks to forget" claim is about. Only the answer is scored; chance is 1/8.
+
+# %% tags=[]
+task = KeyValueOverwrite(n_keys=8, n_values=8, n_pairs=pick(PROFILE, smoke=6, cpu=12, gpu=16), seed=0)
+print(f"sequence length {task.block_size}, vocab {task.vocab_size}; "
+      f"query written more than once in {task.overwritten_fraction():.0%} of sequences")
+kv_base = ResonanceConfig(vocab_size=task.vocab_size, block_size=task.block_size,
+                          **pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=16),
+                                 cpu=dict(n_layer=2, n_head=4, n_embd=64),
+                                 gpu=dict(n_layer=4, n_head=4, n_embd=128)))
+kv_variants = matched_variants(kv_base, ["delta_dv1", "delta_dv4"])  # each within ±2% of the baseline
+pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v.config.n_embd,
+               "ffn_hidden": v.config.mlp_hidden} for v in kv_variants])
+
+# %% tags=[]
+kv_train = TrainConfig(device=DEVICE, learning_rate=3e-3, min_lr=3e-4, batch_size=64, **pick(
+    PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
+    cpu=dict(max_iters=1200, eval_interval=200, eval_iters=20, warmup_iters=100),
+    gpu=dict(max_iters=6000, eval_interval=500, eval_iters=50, warmup_iters=200)))
+kv_runs, kv_models = run_grid(kv_variants, seeds, task, kv_train, return_models=True)
+kv_summary = summarize(kv_runs, metric="val_acc", higher_is_better=True)
+save_table(kv_summary, f"01_forgetting_summary_{PROFILE}", FIG_DIR, stamp)
+kv_summary
+
+# %% tags=[]
+fig = loss_curves(kv_runs, metrics=("val_loss", "val_acc"))
+fig.axes[1].axhline(1 / task.n_values, color="0.5", ls=":", label="chance")
+fig.axes[1].set_ylabel("accuracy of the answer")
+save_figure(fig, kv_runs, f"01_forgetting_curves_{PROFILE}", FIG_DIR, stamp);
+
+
+# %% [markdown] tags=[]
+# **Does the network use projection or reflection?** The learned $\beta$ of every token at every delta
+# residual, on validation sequences, for each trained model. $\beta \approx 0$ keeps, $\approx 1$ erases,
+# $\approx 2$ reflects.
+
+# %% tags=[]
+def beta_frame(models, data, n=64):
+    x, _ = data.get_batch("val", n, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for (variant, seed), model in models.items():
+        if variant == "baseline":
+            continue
+        for name, values in collect_betas(model, x[:, : model.config.block_size]).items():
+            layer, sub = name.split(".")[1], {"res_1": "attn", "res_2": "mlp"}[name.split(".")[2]]
+            rows.append(pd.DataFrame({"variant": variant, "seed": seed, "layer": int(layer), "sublayer": sub,
+                                      "site": f"L{layer}.{sub}", "beta": values.numpy()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+kv_betas = beta_frame(kv_models, task)
+fig, ax = plt.subplots(figsize=(9, 3.6))
+sns.violinplot(data=kv_betas, x="site", y="beta", hue="variant", cut=0, density_norm="width", ax=ax)
+ax.set_ylim(0, 2)
+ax.set_title("learned β per residual site (forgetting task)")
+save_figure(fig, kv_betas.groupby(["variant", "site"])["beta"].describe().reset_index(),
+            f"01_forgetting_betas_{PROFILE}", FIG_DIR, stamp)
+share = kv_betas.assign(regime=pd.cut(kv_betas["beta"], [0, 0.5, 1.5, 2], labels=["keep (<0.5)", "erase (0.5–1.5)",
+                                                                                   "reflect (>1.5)"]))
+share.groupby(["variant", "regime"], observed=False).size().unstack().div(
+    share.groupby("variant").size(), axis=0).round(3)
+
+# %% [markdown] tags=[]
+# ## 4. A character language model at matched parameters
+#
+# tinyshakespeare, the CPU "baby" GPT of notebook 05 as the baseline (smaller in `smoke`; 500 steps in
+# `cpu`, a quarter of notebook 05's baseline run, so that all five notebooks run within an hour on two cores), the two delta residuals sized
+# to its parameter count, the same batches and steps for all.
+
+# %% tags=[]
+chars = prepare("tinyshakespeare", "char", data_dirs=[DATA_DIR] if DATA_DIR else None)
+lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
+    PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
+    cpu=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+    gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
+lm_train = TrainConfig(device=DEVICE, **pick(
+    PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
+    cpu=dict(max_iters=500, batch_size=12, eval_interval=100, eval_iters=40),
+    gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
+lm_runs = run_grid(matched_variants(lm_base, ["delta_dv1", "delta_dv4"]), seeds, chars, lm_train)
+lm_summary = summarize(lm_runs)
+save_table(lm_summary, f"01_charlm_summary_{PROFILE}", FIG_DIR, stamp)
+lm_summary
+
+# %% tags=[]
+fig = loss_curves(lm_runs)
+save_figure(fig, lm_runs, f"01_charlm_curves_{PROFILE}", FIG_DIR, stamp);
+
+
+# %% [markdown] tags=[]
+# ## Verdict
+#
+# Each row compares a delta residual with the additive baseline, paired by seed (same initialisation
+# stream, same batches); "better"/"worse" means the 95% interval of the difference excludes zero.
+
+# %% tags=[]
+def verdict_rows(summary, task_name, metric):
+    rows = summary[summary["variant"] != "baseline"]
+    return [{"experiment": task_name, "variant": r.variant, "metric": metric,
+             "baseline": float(summary.loc[summary["variant"] == "baseline", f"{metric}_mean"].iloc[0]),
+             "variant_mean": getattr(r, f"{metric}_mean"), "difference": r.delta_mean,
+             "ci_low": r.delta_ci_low, "ci_high": r.delta_ci_high, "verdict": r.verdict,
+             "params": int(r.params), "throughput_vs_baseline": r.throughput_vs_baseline}
+            for r in rows.itertuples()]
+
+
+verdicts = pd.DataFrame(verdict_rows(kv_summary, "forgetting task", "val_acc")
+                        + verdict_rows(lm_summary, "char LM", "val_loss"))
+save_table(verdicts, f"01_verdict_{PROFILE}", FIG_DIR, stamp)
+for r in verdicts.itertuples():
+    print(f"{r.experiment}: {r.variant} {r.metric} {r.variant_mean:.4f} vs baseline {r.baseline:.4f}, "
+          f"difference {r.difference:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] over {len(seeds)} seeds -> {r.verdict}; "
+          f"training throughput {r.throughput_vs_baseline:.2f}x the baseline")
+verdicts
+
+# %% [markdown] tags=[]
+# ## 5. Gradients through a deep stack at initialisation
+#
+# Does the delta residual change how gradients reach early layers? One batch, a 24-layer stack of the
+# baseline's width, gradient norm of each block's parameters at initialisation, averaged over seeds.
+
+# %% tags=[]
+deep = dataclasses.replace(lm_base, n_layer=pick(PROFILE, smoke=6, cpu=24, gpu=24), dropout=0.0)
+x, y = chars.get_batch("train", 8, deep.block_size, generator=torch.Generator().manual_seed(0))
+rows = []
+for name, changes in (("add", {}), ("delta_dv1", {"residual": "delta"}),
+                      ("delta_dv4", {"residual": "delta", "delta_value_dim": 4})):
+    for seed in seeds:
+        torch.manual_seed(seed)
+        norms = block_grad_norms(ResonanceLM(dataclasses.replace(deep, **changes)), x, y)
+        rows += [{"residual": name, "seed": seed, "layer": i, "grad_norm": g} for i, g in enumerate(norms)]
+grads = pd.DataFrame(rows)
+fig, ax = plt.subplots(figsize=(7, 3.8))
+sns.lineplot(data=grads, x="layer", y="grad_norm", hue="residual", errorbar=("ci", 95), ax=ax)
+ax.set_yscale("log")
+ax.set_title(f"per-block gradient norm at initialisation, {deep.n_layer} layers")
+save_figure(fig, grads, f"01_grad_norms_{PROFILE}", FIG_DIR, stamp)
+ratio = grads.groupby(["residual", "layer"])["grad_norm"].mean().unstack()
+print((ratio.iloc[:, 0] / ratio.iloc[:, -1]).rename("first-block / last-block gradient norm").round(3).to_string())

@@ -1,0 +1,149 @@
+"""The sources' claims as data, and the one function that records a measured claim.
+
+``CLAIMS`` holds every claim the notebooks test: where it comes from, the source's own words and number, the
+metric we measure it in, which direction of that metric is an improvement, the practical margin declared
+before any run, what the source asserts (an improvement, or no loss), and the improvement it implies in our
+metric when the source quantifies it (used for power). A notebook measures paired differences
+(arm − baseline, one per seed) and hands them to ``record_claims``, which applies the protocol of
+``stats.compare`` to the notebook's family of comparisons at once (simultaneous intervals, Holm-adjusted
+p-values) and writes the rows into ``figures/claims_<profile>.csv``. The README's claim table is rendered from
+that file alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .plots import Stamp
+from .stats import compare, holm
+
+LM_MARGIN = 0.02  # nats of validation cross-entropy: the default practical margin for language-model loss
+COMPARISONS = ("equal_steps", "equal_compute")
+ASSERTS = ("better", "not worse")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    source: str  # the document that makes the claim
+    words: str  # the source's words
+    number: str  # the source's number, as stated ("" when it gives none)
+    metric: str  # what we measure: a column of the runs, e.g. "val_loss"
+    lower_is_better: bool
+    margin: float  # the practical threshold, in the metric's units, declared before the numbers
+    notebook: str
+    asserts: str = "better"  # "better": an improvement beyond the margin; "not worse": no loss beyond it
+    claimed_improvement: float | None = None  # the source's effect in our metric's units, improvement positive
+
+    def __post_init__(self):
+        if self.asserts not in ASSERTS:
+            raise ValueError(f"asserts={self.asserts!r}; allowed: {list(ASSERTS)}")
+        if not self.margin > 0:
+            raise ValueError(f"margin={self.margin!r} must be > 0")
+
+
+def _ln_ratio(new: float, old: float) -> float:
+    """A perplexity ratio as a difference of cross-entropy in nats: ln(new/old)."""
+    return math.log(new / old)
+
+
+CLAIMS: dict[str, Claim] = {c.id: c for c in [
+    Claim("delta_forgetting", "OUROBOROS README", "the delta update teaches networks to forget", "",
+          "val_acc", False, 0.02, "01"),
+    Claim("ddl_scalar_lm", "Deep Delta Learning (arXiv 2601.00417)",
+          "the scalar (d_v = 1) delta residual lowers validation loss",
+          "−0.0061 (124M) / −0.0014 (353M) nats, FineWeb-Edu, one run each", "val_loss", True, 0.005, "01",
+          claimed_improvement=0.0061),
+    Claim("ddl_dv4_lm", "Deep Delta Learning (arXiv 2601.00417)",
+          "the expanded-state (d_v = 4) delta residual lowers validation loss",
+          "−0.0244 (124M) / −0.0295 (353M) nats, FineWeb-Edu, one run each", "val_loss", True, 0.005, "01",
+          claimed_improvement=0.0244),
+    Claim("prune_revive_minimal_loss", "ResonanceTransformer READMEs",
+          "stable ~70–75% sparsity with minimal performance degradation", "~73% sparsity", "val_loss", True,
+          LM_MARGIN, "02", asserts="not worse"),
+    Claim("mnist_sparse_within", "ResonanceTransformer READMEs",
+          "a small transformer on MNIST keeps its accuracy at ~73% sparsity", "96.5% sparse vs 97.8% dense",
+          "val_acc", False, 0.013, "02", asserts="not worse"),
+    Claim("phase_beats_standard", "The Resonance Transformer README",
+          "phase-coded attention is \"60% smarter\" than a standard transformer",
+          "validation perplexity 63.88 vs 148.90 (126M, one run each)", "val_loss", True, LM_MARGIN, "03",
+          claimed_improvement=-_ln_ratio(63.88, 148.90)),
+    Claim("phonetic_beats_random", "The Resonance Transformer README",
+          "phases initialised from CMU rhyme groups beat random phases", "perplexity 63.17 vs 63.88",
+          "val_loss", True, 0.005, "03", claimed_improvement=-_ln_ratio(63.17, 63.88)),
+    Claim("smaller_phonetic_matches_standard", "The Resonance Transformer README",
+          "a smaller phonetic model matches a larger standard one", "", "val_loss", True, LM_MARGIN, "03",
+          asserts="not worse"),
+    Claim("prime_model_beats_baseline", "Semantic Resonance LM implementation plan",
+          "the prime-subspace model (encoder, halting attention, memory, pre-manifest head, prime mask) beats a "
+          "same-size baseline", "", "val_loss", True, LM_MARGIN, "04"),
+    Claim("everything_beats_baseline", "all of the sources",
+          "every resonance component together beats a matched baseline", "", "val_loss", True, LM_MARGIN, "05"),
+]}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One comparison of a claim: the paired differences arm − baseline, one per seed (failed seeds left out
+    and counted in ``n_failed``), at equal steps or at equal compute."""
+
+    claim_id: str
+    comparison: str
+    differences: Sequence[float]
+    n_failed: int = 0
+    label: str = ""  # what was compared, e.g. "char level" (several measurements may share a claim)
+
+    def __post_init__(self):
+        if self.claim_id not in CLAIMS:
+            raise ValueError(f"claim_id={self.claim_id!r} is not in the registry; known: {sorted(CLAIMS)}")
+        if self.comparison not in COMPARISONS:
+            raise ValueError(f"comparison={self.comparison!r}; allowed: {list(COMPARISONS)}")
+
+
+def supports(claim: Claim, verdict: str) -> str:
+    """What a verdict says of the claim: "holds", "contradicted", or the verdict itself when it cannot tell."""
+    if claim.asserts == "better":
+        return {"better": "holds", "worse": "contradicted", "equivalent": "contradicted"}.get(verdict, verdict)
+    return {"better": "holds", "equivalent": "holds", "worse": "contradicted"}.get(verdict, verdict)
+
+
+def evaluate_family(measurements: Sequence[Measurement]) -> pd.DataFrame:
+    """Every measurement of one notebook, as one family: simultaneous intervals, Holm-adjusted p-values."""
+    rows = []
+    for m in measurements:
+        claim = CLAIMS[m.claim_id]
+        result = compare(m.differences, claim.margin, claim.lower_is_better, family_size=len(measurements),
+                         claimed_improvement=claim.claimed_improvement)
+        record = {k: v for k, v in asdict(claim).items() if k != "id"}
+        rows.append({"claim_id": claim.id, "label": m.label, "comparison": m.comparison, **record, **result,
+                     "n_failed": m.n_failed})
+    table = pd.DataFrame(rows)
+    if len(table):
+        p = table["p_value"].fillna(1.0).tolist()
+        table.insert(table.columns.get_loc("p_value") + 1, "p_holm", holm(p))
+        table["supports"] = [supports(CLAIMS[c], v) for c, v in zip(table["claim_id"], table["verdict"], strict=True)]
+    return table
+
+
+def record_claims(measurements: Sequence[Measurement], notebook: str, stamp: Stamp, fig_dir: str | Path
+                  ) -> pd.DataFrame:
+    """Evaluate one notebook's family and write it into ``<fig_dir>/claims_<profile>.csv``, replacing that
+    notebook's earlier rows and keeping every other notebook's. Returns the notebook's rows."""
+    wrong = [m.claim_id for m in measurements if CLAIMS[m.claim_id].notebook != notebook]
+    if wrong:
+        raise ValueError(f"claims {wrong} belong to other notebooks than notebook={notebook!r}")
+    rows = evaluate_family(measurements).assign(profile=stamp.profile, device=stamp.device,
+                                                seeds=" ".join(map(str, stamp.seeds)), commit=stamp.commit)
+    path = Path(fig_dir) / f"claims_{stamp.profile}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = pd.read_csv(path, dtype={"notebook": str, "commit": str}) if path.exists() else pd.DataFrame()
+    if len(kept):
+        kept = kept[kept["notebook"] != notebook]
+    pd.concat([kept, rows], ignore_index=True).sort_values(["notebook", "claim_id"], kind="stable").to_csv(
+        path, index=False)
+    return rows
