@@ -116,3 +116,13 @@ def test_fold_parameters_writes_the_run_into_the_parameters_cell(tmp_path):
     assert "".join(folded["cells"][0]["source"]) == (
         'PROFILE = "smoke"  # which profile\nSEEDS = [0, 1]\nX = 1\nNEW = 2.5')
     assert folded["metadata"]["papermill"] == {"input_path": "01_x.ipynb", "output_path": "01_x.ipynb"}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_the_committed_notebook_reads_clean(notebook):
+    """As a reader gets it on GitHub or in JupyterLab: no injected-parameters cell, no path of the machine that
+    ran it, and an inline image for every figure a cell that ran saved."""
+    executed = json.loads(notebook.read_text(encoding="utf-8"))
+    saved = sum("".join(c["source"]).count("save_figure(") for c in executed["cells"]
+                if c["cell_type"] == "code" and c.get("execution_count"))
+    assert not reader_problems(executed, saved)
