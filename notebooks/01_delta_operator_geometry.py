@@ -12,16 +12,20 @@
 # and (5) looks at gradients through a deep stack. Every verdict below is computed from the runs.
 
 # %% tags=[]
-# Colab set-up: in Google Colab, fetch and install resonance_lib; everywhere else this cell does nothing.
+# Colab set-up: in Google Colab, clone the repository and install resonance_lib; elsewhere this does nothing.
 import sys
 
 if "google.colab" in sys.modules:
+    import pathlib
     import subprocess
 
-    REPO_URL = "https://github.com/resonance-notebooks/resonance-notebooks"  # this project's repository
-    subprocess.run(["git", "clone", "-q", REPO_URL, "/content/resonance-notebooks"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/resonance-notebooks"], check=True)
-    sys.path.insert(0, "/content/resonance-notebooks")
+    REPO_URL = "https://github.com/resonance-notebooks/resonance-notebooks"
+    CLONE = pathlib.Path("/content") / REPO_URL.rstrip("/").split("/")[-1]
+    if not CLONE.exists():
+        subprocess.run(["git", "clone", "-q", REPO_URL, str(CLONE)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--root-user-action=ignore", "-e", str(CLONE)],
+                   check=True)
+    sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # "smoke" (CI: seconds) | "cpu" (a laptop: minutes) | "gpu" (the real experiments)
@@ -39,13 +43,16 @@ import pandas as pd
 import seaborn as sns
 import torch
 
+from resonance_lib.claims import measure, record_claims
 from resonance_lib.data import KeyValueOverwrite, prepare
-from resonance_lib.delta import apply_delta, collect_betas, delta_operator, delta_write
+from resonance_lib.delta import DeltaResidual, apply_delta, collect_betas, delta_operator, delta_write
 from resonance_lib.experiments import block_grad_norms, matched_variants, run_grid, summarize
+from resonance_lib.findings import what_we_found
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params
 from resonance_lib.plots import loss_curves, save_figure, save_table
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
+from resonance_lib.source import show_source
 from resonance_lib.train import TrainConfig
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
@@ -64,7 +71,11 @@ seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.
 # $\beta = 2$ the Householder reflection across $k^\perp$. So the eigenvalues are $\{1, \dots, 1, 1-\beta\}$,
 # $\det A = 1 - \beta$, $A^2 = I$ at $\beta = 2$, and $A^{-1} = I + \frac{\beta}{1-\beta} k k^\top$ for $\beta \ne 1$
 # (the unit tests check each of these with random $k$ and $\beta$). `apply_delta` computes $Ax$ in $O(d)$
-# without forming $A$; `delta_operator` forms it, for pictures like these.
+# without forming $A$; `delta_operator` forms it, for pictures like these. The library's lines:
+
+# %% tags=[]
+show_source(apply_delta, "proj = torch.einsum", "out = X")
+show_source(delta_operator, "return torch.eye");
 
 # %% tags=[]
 betas = [0.0, 0.5, 1.0, 1.5, 2.0]
@@ -79,11 +90,13 @@ for ax, beta in zip(axes, betas, strict=True):
     ax.arrow(0, 0, *(1.5 * k2).tolist(), width=0.03, color="crimson")
     ax.axline((0, 0), (1, -1), color="0.5", lw=0.8, ls="--")  # the hyperplane k⊥
     ax.set_title(f"β = {beta}" + {0.0: ": identity", 1.0: ": projection", 2.0: ": reflection"}.get(beta, ""))
+    ax.set(xlabel="x₁", ylabel="x₂" if beta == 0 else None)
     ax.set_aspect("equal")
 points_2d = pd.DataFrame({"beta": np.repeat(betas, len(cloud)),
                           "x": torch.cat([apply_delta(cloud, k2.expand_as(cloud), b)[:, 0] for b in betas]),
                           "y": torch.cat([apply_delta(cloud, k2.expand_as(cloud), b)[:, 1] for b in betas])})
-save_figure(fig, points_2d, f"01_operator_2d_{PROFILE}", FIG_DIR, stamp);
+save_figure(fig, points_2d, f"01_operator_2d_{PROFILE}", FIG_DIR, stamp,
+            title="A(k, β)x on a 2-D point cloud (red arrow: k; dashed: the hyperplane k⊥)");
 
 # %% tags=[]
 sphere = torch.nn.functional.normalize(torch.randn(1500, 3, generator=gen), dim=-1)
@@ -94,11 +107,12 @@ for i, beta in enumerate(betas):
     ax = fig.add_subplot(1, 5, i + 1, projection="3d")
     moved = apply_delta(sphere, k3.expand_as(sphere), beta)
     ax.scatter(*moved.T, s=2, c=sphere @ k3, cmap="coolwarm")
-    ax.quiver(0, 0, 0, *(1.4 * k3).tolist(), color="k")
-    ax.set_title(f"β = {beta}")
+    ax.quiver(0, 0, 0, *(1.2 * k3).tolist(), color="k")
+    ax.set(title=f"β = {beta}", xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), zlim=(-1.3, 1.3))  # one scale for all five
     ax.set_box_aspect((1, 1, 1))
     rows.append(pd.DataFrame(moved.numpy(), columns=["x", "y", "z"]).assign(beta=beta))
-save_figure(fig, pd.concat(rows), f"01_operator_3d_{PROFILE}", FIG_DIR, stamp);
+save_figure(fig, pd.concat(rows), f"01_operator_3d_{PROFILE}", FIG_DIR, stamp,
+            title="A(k, β) applied to the unit sphere, coloured by kᵀx (black arrow: k)");
 
 # %% [markdown] tags=[]
 # The unit sphere, coloured by $k^\top x$: at $\beta = 1$ it collapses onto a disc (the $k$-coordinate is
@@ -107,17 +121,24 @@ save_figure(fig, pd.concat(rows), f"01_operator_3d_{PROFILE}", FIG_DIR, stamp);
 
 # %% tags=[]
 grid = np.linspace(0, 2, 81)
-spectrum = pd.DataFrame([{"beta": b, "eig_min": e[0], "eig_mid": e[1], "eig_max": e[2], "det": d}
-                         for b in grid
-                         for A in [delta_operator(k3, float(b))]
-                         for e, d in [(torch.linalg.eigvalsh(A).tolist(), torch.linalg.det(A).item())]])
-fig, ax = plt.subplots(figsize=(6, 3.5))
-for col in ("eig_min", "eig_mid", "eig_max"):
-    ax.plot(spectrum["beta"], spectrum[col], label=col)
-ax.plot(spectrum["beta"], spectrum["det"], "k--", label="det A")
-ax.set_xlabel("β")
-ax.legend()
-save_figure(fig, spectrum, f"01_spectrum_{PROFILE}", FIG_DIR, stamp)
+rows = []
+for b in grid:
+    A = delta_operator(k3, float(b))
+    eigenvalues, vectors = torch.linalg.eigh(A)
+    along_k = (vectors.T @ k3).abs().argmax().item()  # the eigenvector parallel to k
+    others = [e for i, e in enumerate(eigenvalues.tolist()) if i != along_k]
+    rows.append({"beta": b, "eig_along_k": eigenvalues[along_k].item(), "eig_on_k_perp_1": others[0],
+                 "eig_on_k_perp_2": others[1], "det": torch.linalg.det(A).item()})
+spectrum = pd.DataFrame(rows)
+fig, ax = plt.subplots(figsize=(6.5, 3.8))
+ax.plot(spectrum["beta"], spectrum["eig_on_k_perp_1"], color="tab:blue", lw=5, alpha=0.4,
+        label="the two eigenvalues on k⊥ (equal)")
+ax.plot(spectrum["beta"], spectrum["eig_along_k"], color="tab:red", label="eigenvalue along k")
+ax.plot(spectrum["beta"], spectrum["det"], "k--", label="det A (= the eigenvalue along k)")
+ax.axhline(0, color="0.7", lw=0.8)
+ax.set(xlabel="β", ylabel="eigenvalue / determinant")
+ax.legend(loc="lower left", fontsize=8)
+save_figure(fig, spectrum, f"01_spectrum_{PROFILE}", FIG_DIR, stamp, title="spectrum of A(k, β), d = 3")
 print("max |det − (1 − β)| =", float((spectrum["det"] - (1 - spectrum["beta"])).abs().max()))
 
 # %% [markdown] tags=[]
@@ -127,7 +148,11 @@ print("max |det − (1 − β)| =", float((spectrum["det"] - (1 - spectrum["beta
 # \qquad\text{so}\qquad k^\top X_{\text{new}} = (1-\beta)\, k^\top X + \beta\, v^\top.$$
 #
 # What is stored along $k$ moves from its old content towards $v$; at $\beta = 1$ it *becomes* $v$. An
-# additive residual can only add: the old content stays. A worked example with $d = 3$, $d_v = 1$:
+# additive residual can only add: the old content stays. The library's rule, then a worked example with
+# $d = 3$, $d_v = 1$:
+
+# %% tags=[]
+show_source(delta_write, "proj = torch.einsum", "out = X");
 
 # %% tags=[]
 x = torch.tensor([2.0, 1.0, 0.0])
@@ -151,7 +176,10 @@ worked
 # matrix, read back to $\mathbb{R}^d$ before each sublayer by a causal depthwise short convolution and a
 # learned read vector. Our baseline is nanoGPT's (LayerNorm, GELU, learned positions); DDL's reference is
 # built on RMSNorm, SwiGLU and RoPE, so we test the residual, not their whole stack. Parameter counts are
-# matched by shrinking the MLP width (`match_params`).
+# matched by shrinking the MLP width (`match_params`). The residual's forward pass, both state shapes:
+
+# %% tags=[]
+show_source(DeltaResidual.forward, "k, beta, v = self.gates", "return state + k.unsqueeze(-1)");
 
 # %% [markdown] tags=[]
 # ## 3. A task that needs forgetting
@@ -185,8 +213,11 @@ kv_summary
 # %% tags=[]
 fig = loss_curves(kv_runs, metrics=("val_loss", "val_acc"))
 fig.axes[1].axhline(1 / task.n_values, color="0.5", ls=":", label="chance")
-fig.axes[1].set_ylabel("accuracy of the answer")
-save_figure(fig, kv_runs, f"01_forgetting_curves_{PROFILE}", FIG_DIR, stamp);
+fig.axes[1].set_ylabel("accuracy of the answer (fraction)")
+for ax in fig.axes:
+    ax.set_xlabel("training step")
+save_figure(fig, kv_runs, f"01_forgetting_curves_{PROFILE}", FIG_DIR, stamp,
+            title="key→value overwrite task: answer loss and accuracy (band: 95% CI over seeds)");
 
 
 # %% [markdown] tags=[]
@@ -211,10 +242,9 @@ def beta_frame(models, data, n=64):
 kv_betas = beta_frame(kv_models, task)
 fig, ax = plt.subplots(figsize=(9, 3.6))
 sns.violinplot(data=kv_betas, x="site", y="beta", hue="variant", cut=0, density_norm="width", ax=ax)
-ax.set_ylim(0, 2)
-ax.set_title("learned β per residual site (forgetting task)")
+ax.set(ylim=(0, 2), xlabel="residual site (layer.sublayer)", ylabel="learned β (0 keep · 1 erase · 2 reflect)")
 save_figure(fig, kv_betas.groupby(["variant", "site"])["beta"].describe().reset_index(),
-            f"01_forgetting_betas_{PROFILE}", FIG_DIR, stamp)
+            f"01_forgetting_betas_{PROFILE}", FIG_DIR, stamp, title="learned β per residual site (forgetting task)")
 share = kv_betas.assign(regime=pd.cut(kv_betas["beta"], [0, 0.5, 1.5, 2], labels=["keep (<0.5)", "erase (0.5–1.5)",
                                                                                    "reflect (>1.5)"]))
 share.groupby(["variant", "regime"], observed=False).size().unstack().div(
@@ -244,34 +274,32 @@ lm_summary
 
 # %% tags=[]
 fig = loss_curves(lm_runs)
-save_figure(fig, lm_runs, f"01_charlm_curves_{PROFILE}", FIG_DIR, stamp);
+for ax in fig.axes:
+    ax.set_xlabel("training step")
+save_figure(fig, lm_runs, f"01_charlm_curves_{PROFILE}", FIG_DIR, stamp,
+            title="char LM at matched parameters (band: 95% CI over seeds)");
 
 
 # %% [markdown] tags=[]
-# ## Verdict
+# ## The claims, measured
 #
-# Each row compares a delta residual with the additive baseline, paired by seed (same initialisation
-# stream, same batches); "better"/"worse" means the 95% interval of the difference excludes zero.
+# Each comparison is a claim of the registry (`resonance_lib.claims.CLAIMS`: the source's words and number,
+# the metric, the margin declared before any run). `measure` pairs each arm's final value with the
+# baseline's by seed; `record_claims` treats the notebook's comparisons as one family — simultaneous 95%
+# intervals, Holm-adjusted p-values, the power to see the claimed effect — applies the verdict rule
+# (better / worse beyond the margin, equivalent inside it, otherwise inconclusive) and writes the rows to
+# `figures/claims_<profile>.csv`, from which the README's claim table is rendered.
 
 # %% tags=[]
-def verdict_rows(summary, task_name, metric):
-    rows = summary[summary["variant"] != "baseline"]
-    return [{"experiment": task_name, "variant": r.variant, "metric": metric,
-             "baseline": float(summary.loc[summary["variant"] == "baseline", f"{metric}_mean"].iloc[0]),
-             "variant_mean": getattr(r, f"{metric}_mean"), "difference": r.delta_mean,
-             "ci_low": r.delta_ci_low, "ci_high": r.delta_ci_high, "verdict": r.verdict,
-             "params": int(r.params), "throughput_vs_baseline": r.throughput_vs_baseline}
-            for r in rows.itertuples()]
-
-
-verdicts = pd.DataFrame(verdict_rows(kv_summary, "forgetting task", "val_acc")
-                        + verdict_rows(lm_summary, "char LM", "val_loss"))
-save_table(verdicts, f"01_verdict_{PROFILE}", FIG_DIR, stamp)
-for r in verdicts.itertuples():
-    print(f"{r.experiment}: {r.variant} {r.metric} {r.variant_mean:.4f} vs baseline {r.baseline:.4f}, "
-          f"difference {r.difference:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}] over {len(seeds)} seeds -> {r.verdict}; "
-          f"training throughput {r.throughput_vs_baseline:.2f}x the baseline")
-verdicts
+claims = record_claims([
+    measure("delta_forgetting", kv_runs, "delta_dv1", label="forgetting task, d_v = 1"),
+    measure("delta_forgetting", kv_runs, "delta_dv4", label="forgetting task, d_v = 4"),
+    measure("ddl_scalar_lm", lm_runs, "delta_dv1", label="char LM"),
+    measure("ddl_dv4_lm", lm_runs, "delta_dv4", label="char LM"),
+], "01", stamp, FIG_DIR)
+save_table(claims, f"01_verdict_{PROFILE}", FIG_DIR, stamp)
+claims[["claim_id", "label", "comparison", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "power",
+        "verdict", "supports"]].round(4)
 
 # %% [markdown] tags=[]
 # ## 5. Gradients through a deep stack at initialisation
@@ -292,8 +320,29 @@ for name, changes in (("add", {}), ("delta_dv1", {"residual": "delta"}),
 grads = pd.DataFrame(rows)
 fig, ax = plt.subplots(figsize=(7, 3.8))
 sns.lineplot(data=grads, x="layer", y="grad_norm", hue="residual", errorbar=("ci", 95), ax=ax)
-ax.set_yscale("log")
-ax.set_title(f"per-block gradient norm at initialisation, {deep.n_layer} layers")
-save_figure(fig, grads, f"01_grad_norms_{PROFILE}", FIG_DIR, stamp)
+ax.set(yscale="log", xlabel="block (0 = nearest the input)", ylabel="‖∇ block parameters‖₂")
+save_figure(fig, grads, f"01_grad_norms_{PROFILE}", FIG_DIR, stamp,
+            title=f"per-block gradient norm at initialisation, {deep.n_layer} layers")
 ratio = grads.groupby(["residual", "layer"])["grad_norm"].mean().unstack()
 print((ratio.iloc[:, 0] / ratio.iloc[:, -1]).rename("first-block / last-block gradient norm").round(3).to_string())
+
+
+# %% tags=[]
+throughput = lm_summary.set_index("variant")["throughput_vs_baseline"]
+regimes = share.groupby(["variant", "regime"], observed=False).size().unstack().div(share.groupby("variant").size(),
+                                                                                     axis=0)
+first_last = ratio.iloc[:, 0] / ratio.iloc[:, -1]
+what_we_found(claims, stamp, facts=[
+    f"Training throughput against the additive baseline (char LM): d_v = 1 {throughput['delta_dv1']:.2f}×, "
+    f"d_v = 4 {throughput['delta_dv4']:.2f}×.",
+    "Learned β on the forgetting task, share of tokens that keep (< 0.5) / erase / reflect (> 1.5): "
+    + "; ".join(f"{v}: {r['keep (<0.5)']:.0%} / {r['erase (0.5–1.5)']:.0%} / {r['reflect (>1.5)']:.0%}"
+                for v, r in regimes.iterrows()) + ".",
+    f"Gradient norm of the first block over the last at initialisation ({deep.n_layer} layers): "
+    + ", ".join(f"{name} {value:.2f}" for name, value in first_last.items()) + ".",
+], caveats=[
+    f"Run length and scale: the forgetting task {kv_train.max_iters} steps, the char LM {lm_train.max_iters} steps at "
+    f"{config_params(lm_base):,} parameters; Deep Delta Learning measured 124M and 353M models on FineWeb-Edu.",
+    "Equal steps only: an arm that trains slower (throughput above) spends more compute per step, and these "
+    "runs do not compare the arms at equal compute.",
+]);

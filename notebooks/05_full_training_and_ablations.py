@@ -25,16 +25,20 @@
 # The `cpu` profile runs the first, the `gpu` profile the second; `smoke` only proves every cell runs.
 
 # %% tags=[]
-# Colab set-up: in Google Colab, fetch and install resonance_lib; everywhere else this cell does nothing.
+# Colab set-up: in Google Colab, clone the repository and install resonance_lib; elsewhere this does nothing.
 import sys
 
 if "google.colab" in sys.modules:
+    import pathlib
     import subprocess
 
-    REPO_URL = "https://github.com/resonance-notebooks/resonance-notebooks"  # this project's repository
-    subprocess.run(["git", "clone", "-q", REPO_URL, "/content/resonance-notebooks"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/resonance-notebooks"], check=True)
-    sys.path.insert(0, "/content/resonance-notebooks")
+    REPO_URL = "https://github.com/resonance-notebooks/resonance-notebooks"
+    CLONE = pathlib.Path("/content") / REPO_URL.rstrip("/").split("/")[-1]
+    if not CLONE.exists():
+        subprocess.run(["git", "clone", "-q", REPO_URL, str(CLONE)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--root-user-action=ignore", "-e", str(CLONE)],
+                   check=True)
+    sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
 PROFILE = "cpu"  # "smoke" (CI: seconds) | "cpu" (a laptop: minutes) | "gpu" (the real experiments)
@@ -52,13 +56,16 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from resonance_lib.claims import measure, record_claims
 from resonance_lib.data import prepare
-from resonance_lib.experiments import Variant, matched_variants, run_grid, summarize
-from resonance_lib.model import ResonanceConfig, config_params
-from resonance_lib.plots import Stamp, cost_quality, forest, loss_curves, read_table, save_figure, save_table
+from resonance_lib.experiments import Variant, matched_variants, paired_differences, run_grid, summarize
+from resonance_lib.findings import what_we_found
+from resonance_lib.model import Block, ResonanceConfig, build_block, config_params
+from resonance_lib.plots import Stamp, arm_palette, cost_quality, forest, loss_curves, read_table, save_figure, save_table
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
-from resonance_lib.stats import t_interval
+from resonance_lib.source import show_source
+from resonance_lib.stats import compare, holm, t_interval
 from resonance_lib.train import TrainConfig
 
 ALL_SECTIONS = ("nanogpt", "char", "word")
@@ -72,32 +79,6 @@ print("sections:", sections)
 # %% tags=[]
 data = prepare("tinyshakespeare", "char", data_dirs=data_dirs)
 print(f"vocab {data.vocab_size}, train {len(data.train):,} tokens, val {len(data.val):,} tokens")
-
-# %% tags=[]
-data = prepare("tinyshakespeare", "char", data_dirs=data_dirs)
-print(f"vocab {data.vocab_size}, train {len(data.train):,} tokens, val {len(data.val):,} tokens")
-
-# %% tags=[]
-model_size = pick(
-    PROFILE,
-    smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0),
-    cpu=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0),
-    gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
-)
-train_cfg = TrainConfig(
-    device=DEVICE,
-    **pick(
-        PROFILE,
-        smoke=dict(max_iters=30, batch_size=8, eval_interval=15, eval_iters=2, warmup_iters=5),
-        cpu=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
-        gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100),
-    ),
-)
-published = pick(PROFILE, smoke=("CPU baby GPT (a larger model)", 1.88), cpu=("CPU baby GPT", 1.88),
-                 gpu=("GPU shakespeare_char", 1.4697))
-baseline = ResonanceConfig(vocab_size=data.vocab_size, **model_size)
-print(baseline)
-print(f"{config_params(baseline):,} parameters")
 
 # %% tags=[]
 model_size = pick(
@@ -133,10 +114,11 @@ print(f"{config_params(baseline):,} parameters")
 if "nanogpt" in sections:
     runs = run_grid([Variant("baseline", baseline)], seeds, data, train_cfg)
     fig = loss_curves(runs)
-    fig.suptitle(f"Baseline on tinyshakespeare (char), {config_params(baseline):,} parameters")
+    for ax in fig.axes:
+        ax.set_xlabel("training step")
     # the per-eval rows of every seed, saved beside the figure: the verdict below is computed from this file
-    save_figure(fig, runs, f"05_baseline_loss_{PROFILE}", FIG_DIR, stamp)
-    plt.show()
+    save_figure(fig, runs, f"05_baseline_loss_{PROFILE}", FIG_DIR, stamp,
+                title=f"baseline on tinyshakespeare (char), {config_params(baseline):,} parameters")
 
 # %% [markdown] tags=[]
 # ## Verdict: is our baseline nanoGPT-grade?
@@ -186,6 +168,16 @@ else:
 #   start random.
 #
 # Phonetic phases need words to rhyme, so `phase_phonetic` runs only on the word level.
+#
+# How one switch reaches the model: `build_block` takes each part from the registry by the config's names,
+# and `Block` only calls the parts it was given —
+# $x \leftarrow r_1(x, \text{attn}(\text{LN}(h)))$, $x \leftarrow r_2(x, \text{MLP}(\text{LN}(h)))$ with $r$ the
+# residual rule (addition, or the delta update) and $h$ what the state reader returns (the stream itself,
+# or the read-out of the delta residual's $d \times d_v$ state):
+
+# %% tags=[]
+show_source(build_block, "return Block(", "bias=config.bias)")
+show_source(Block.forward);
 #
 # **Settings.** The ablation is shorter than part 1 to keep the grid (about 12 arms × 2 levels × 3
 # seeds) within the profile's budget: in the `cpu` profile the baby model for 200 steps, in the `gpu`
@@ -255,52 +247,96 @@ save_table(summary, f"05_summary_{PROFILE}", FIG_DIR, stamp)
 summary[["level", "variant", "params", "val_loss_mean", "ci_low", "ci_high", "delta_mean", "delta_ci_low", "delta_ci_high",
          "verdict", "tokens_per_s", "throughput_vs_baseline", "infer_tokens_per_s", "infer_vs_baseline"]].round(4)
 
+# %% [markdown] tags=[]
+# ### Every arm under the protocol's rule
+#
+# The summary's intervals are per arm. For the verdicts, each level's arms form one family: simultaneous 95%
+# intervals (Bonferroni over the family), Holm-adjusted p-values, and the rule with the 0.02-nat margin —
+# *better* / *worse* when the interval lies beyond ∓0.02, *equivalent* when inside ±0.02, else
+# *inconclusive*.
+
 # %% tags=[]
-fig, axes = plt.subplots(1, len(levels), figsize=(6.5 * len(levels), 0.42 * summary["variant"].nunique() + 1.6),
+arms = []
+for level in levels:
+    level_runs = all_runs[all_runs["level"] == level]
+    names = [v for v in level_runs["variant"].unique() if v != "baseline"]
+    for name in names:
+        differences, n_failed = paired_differences(level_runs, name)
+        arms.append({"level": level, "variant": name, "n_failed": n_failed,
+                     **compare(differences, margin=0.02, family_size=len(names))})
+arms = pd.DataFrame(arms)
+arms["p_holm"] = arms.groupby("level")["p_value"].transform(
+    lambda p: pd.Series(holm(p.fillna(1.0).tolist()), index=p.index))
+arms = arms.merge(summary[["level", "variant", "throughput_vs_baseline", "tokens_per_s"]], on=["level", "variant"])
+save_table(arms, f"05_arms_{PROFILE}", FIG_DIR, stamp)
+arms[["level", "variant", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict",
+      "throughput_vs_baseline"]].round(4)
+
+# %% tags=[]
+palette = arm_palette(summary["variant"])  # one colour per arm in every panel below
+fig, axes = plt.subplots(1, len(levels), figsize=(6.5 * len(levels), 0.42 * arms["variant"].nunique() + 2),
                          squeeze=False)
 for ax, level in zip(axes[0], levels, strict=True):
-    forest(summary[summary["level"] == level], ax=ax)
-    ax.set_title(f"{level} level: each arm − baseline (paired by seed, 95% CI)")
-save_figure(fig, summary, f"05_forest_{PROFILE}", FIG_DIR, stamp)
-plt.show()
+    forest(arms[arms["level"] == level], ax=ax, margin=0.02, palette=palette,
+           label="Δ final val loss vs baseline (nats; simultaneous 95% CI)")
+    ax.set_title(f"{level} level")
+    ax.legend(loc="lower right", fontsize=7)
+save_figure(fig, arms, f"05_forest_{PROFILE}", FIG_DIR, stamp, title="each arm − baseline, paired by seed")
 
 # %% tags=[]
 fig, axes = plt.subplots(1, len(levels), figsize=(7 * len(levels), 4.5), squeeze=False)
 for ax, level in zip(axes[0], levels, strict=True):
-    sns.lineplot(data=all_runs[all_runs["level"] == level], x="step", y="val_loss", hue="variant",
-                 errorbar=("ci", 95), ax=ax, legend=level == levels[-1])
-    ax.set(title=f"{level} level: validation loss (band: 95% CI over seeds)", ylabel="cross-entropy (nats)")
-sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=7)
+    level_runs = all_runs[(all_runs["level"] == level) & (all_runs["step"] > 0)]  # step 0 would flatten the rest
+    sns.lineplot(data=level_runs, x="step", y="val_loss", hue="variant", palette=palette, errorbar=("ci", 95), ax=ax,
+                 legend=level == levels[-1])
+    ax.set(title=f"{level} level", xlabel="training step", ylabel="validation cross-entropy (nats)")
+sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
 save_figure(fig, all_runs[["level", "variant", "seed", "step", "train_loss", "val_loss"]], f"05_curves_{PROFILE}",
-            FIG_DIR, stamp)
-plt.show()
+            FIG_DIR, stamp, title="validation loss (band: 95% CI over seeds)")
 
 # %% [markdown] tags=[]
 # ### Cost against quality
 #
-# Each arm's training throughput against its final validation loss. An arm worth its cost sits below the
-# baseline (better) without moving far left of it (slower).
+# Each arm's training throughput against its final validation loss, with the baseline's as guide lines. An
+# arm worth its cost sits below the horizontal line (better) without moving far left of the vertical one
+# (slower).
 
 # %% tags=[]
 fig, axes = plt.subplots(1, len(levels), figsize=(7 * len(levels), 5), squeeze=False)
 for ax, level in zip(axes[0], levels, strict=True):
-    cost_quality(summary[summary["level"] == level], ax=ax)
-    ax.set_title(f"{level} level")
-save_figure(fig, summary, f"05_cost_quality_{PROFILE}", FIG_DIR, stamp)
-plt.show()
+    cost_quality(summary[summary["level"] == level], ax=ax, palette=palette)
+    ax.set(title=f"{level} level (dashed: the baseline's loss; dotted: its speed)",
+           ylabel="final validation cross-entropy (nats)")
+axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+save_figure(fig, summary, f"05_cost_quality_{PROFILE}", FIG_DIR, stamp, title="cost against quality")
 
 # %% [markdown] tags=[]
-# ## Verdict
+# ## The claim, measured
 #
-# Written from the summary above, never by hand: for each level, which arms are better, worse or not
-# distinguishable from the baseline at this budget, and what each costs in training throughput.
+# "Every resonance component together beats a matched baseline": the `everything` arm at each level, one
+# family with the 0.02-nat margin.
 
 # %% tags=[]
+claims = record_claims([measure("everything_beats_baseline", all_runs[all_runs["level"] == level], "everything",
+                                label=f"{level} level") for level in levels], "05", stamp, FIG_DIR)
+claims[["claim_id", "label", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "power", "verdict",
+        "supports"]].round(4)
+
+# %% tags=[]
+facts = []
 for level in levels:
-    rows = summary[(summary["level"] == level) & (summary["variant"] != "baseline")]
-    print(f"{level} level ({PROFILE} profile, {len(seeds)} seeds, {ablation_cfg.max_iters} steps):")
-    for verdict_name in ("better", "no significant difference", "worse", "n/a (one seed)"):
-        names = rows[rows["verdict"] == verdict_name]
-        if len(names):
-            print(f"  {verdict_name}: " + ", ".join(f"{r.variant} ({r.delta_mean:+.3f}, {r.throughput_vs_baseline:.2f}x)"
-                                                for r in names.itertuples()))
+    rows = arms[arms["level"] == level]
+    by_verdict = {v: ", ".join(f"{r.variant} ({r.estimate:+.3f}, {r.throughput_vs_baseline:.2f}×)"
+                               for r in rows[rows["verdict"] == v].itertuples())
+                  for v in ("better", "worse", "equivalent", "inconclusive")}
+    facts.append(f"{level} level, every arm against the baseline (Δ nats, training throughput): "
+                 + "; ".join(f"{v}: {names}" for v, names in by_verdict.items() if names) + ".")
+if baseline_runs_file.exists():
+    facts.append(f"The baseline's best validation loss over {len(best)} seeds, {mean:.4f} [{low:.4f}, {high:.4f}] "
+                 f"after {runs['step'].max()} steps, {verdict} nanoGPT's published {published[1]} ({published[0]}).")
+what_we_found(claims, stamp, facts=facts, caveats=[
+    f"Run length: the ablation trains {ablation_cfg.max_iters} steps, far from convergence (part 1's baseline runs "
+    f"{train_cfg.max_iters}); an arm that pays off only late would be missed.",
+    "Equal steps only, one learning rate for every arm: slower arms (throughput above) get more compute per step "
+    "and no arm was tuned; comparisons at equal compute and with tuned rates are not part of this run.",
+]);

@@ -209,6 +209,23 @@ def failed_runs(final: pd.DataFrame, metric: str) -> pd.Series:
     return pd.Series(failed, index=final.index)
 
 
+def paired_differences(runs: pd.DataFrame, arm: str, baseline: str = "baseline", metric: str = "val_loss"
+                       ) -> tuple[list[float], int]:
+    """arm − baseline of ``metric`` at each run's last evaluation, one per seed that both finished (in seed
+    order), and the number of seeds left out because a run of either failed."""
+    for name in (arm, baseline):
+        if name not in set(runs["variant"]):
+            raise ValueError(f"variant {name!r} is not in the runs; variants: {sorted(set(runs['variant']))}")
+    steps = runs["step"].fillna(-1)
+    final = runs[steps == steps.groupby([runs["variant"], runs["seed"]]).transform("max")]
+    final = final.assign(_failed=failed_runs(final, metric))
+    by_seed = {name: final[final["variant"] == name].set_index("seed") for name in (arm, baseline)}
+    seeds = sorted(set(by_seed[arm].index) | set(by_seed[baseline].index))
+    ok = [s for s in seeds if all(s in t.index and not t.loc[s, "_failed"] for t in by_seed.values())]
+    differences = [float(by_seed[arm].loc[s, metric]) - float(by_seed[baseline].loc[s, metric]) for s in ok]
+    return differences, len(seeds) - len(ok)
+
+
 def summarize(df: pd.DataFrame, baseline: str | None = "baseline", metric: str = "val_loss",
               confidence: float = 0.95, higher_is_better: bool = False) -> pd.DataFrame:
     """Final-step ``metric`` per variant: mean, interval, n, and the seed-paired difference to baseline

@@ -27,6 +27,40 @@ from .session import default_fig_dir
 
 NOTEBOOK_DIR = PACKAGE_ROOT / "notebooks"
 
+# The first code cell of every notebook, generated from this template with the repository URL of
+# pyproject.toml ([project.urls] Repository), the one place the URL is written; tests/test_notebook_sources.py
+# fails when a notebook's cell differs (``colab_cell()`` returns the cell).
+COLAB_CELL_TEMPLATE = """\
+# Colab set-up: in Google Colab, clone the repository and install resonance_lib; elsewhere this does nothing.
+import sys
+
+if "google.colab" in sys.modules:
+    import pathlib
+    import subprocess
+
+    REPO_URL = "{url}"
+    CLONE = pathlib.Path("/content") / REPO_URL.rstrip("/").split("/")[-1]
+    if not CLONE.exists():
+        subprocess.run(["git", "clone", "-q", REPO_URL, str(CLONE)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--root-user-action=ignore", "-e", str(CLONE)],
+                   check=True)
+    sys.path.insert(0, str(CLONE))"""
+
+
+def repository_url() -> str:
+    """The repository URL, read from pyproject.toml's [project.urls] Repository."""
+    import re
+
+    found = re.search(r'^Repository = "([^"]+)"', (PACKAGE_ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    if found is None:
+        raise ValueError("pyproject.toml has no [project.urls] Repository = \"...\" line")
+    return found.group(1)
+
+
+def colab_cell() -> str:
+    """The Colab set-up cell every notebook starts with."""
+    return COLAB_CELL_TEMPLATE.format(url=repository_url())
+
 
 @dataclass
 class NotebookResult:

@@ -20,16 +20,23 @@ class Stamp:
     seeds: tuple[int, ...]
     commit: str
 
+    def headline(self) -> str:
+        """The part of the stamp a figure's title carries: profile, device and seeds."""
+        return f"{self.profile} profile · {self.device} · seeds {list(self.seeds)}"
+
     def __str__(self) -> str:
         return f"profile={self.profile} · device={self.device} · seeds={list(self.seeds)} · commit={self.commit}"
 
 
-def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp
-                ) -> tuple[Path, Path]:
-    """Stamp ``fig``, save it as ``<fig_dir>/<name>.png`` and ``table`` as ``<fig_dir>/<name>.csv``, and show
-    the PNG inline when running in a notebook."""
+def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp,
+                title: str | None = None) -> tuple[Path, Path]:
+    """Title ``fig`` with ``title`` and the stamp's profile, device and seeds, write the full stamp (with the
+    commit) at its foot, save it as ``<fig_dir>/<name>.png`` and ``table`` as ``<fig_dir>/<name>.csv``, and
+    show the PNG inline when running in a notebook."""
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
+    heading = stamp.headline() if title is None else f"{title}\n{stamp.headline()}"
+    fig.suptitle(heading, fontsize=10)
     fig.text(0.5, 0.005, str(stamp), ha="center", va="bottom", fontsize=7, color="0.4")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     png, csv = fig_dir / f"{name}.png", fig_dir / f"{name}.csv"
@@ -60,34 +67,60 @@ def loss_curves(df: pd.DataFrame, metrics=("train_loss", "val_loss"), hue: str =
     return fig
 
 
-def forest(summary: pd.DataFrame, label: str = "Δ val loss vs baseline (nats)", ax: plt.Axes | None = None
-           ) -> plt.Figure:
-    """Mean difference to the baseline with its 95% interval, one row per variant (on ``ax`` if given)."""
-    rows = summary.dropna(subset=["delta_mean"]).reset_index(drop=True)
+def arm_palette(arms) -> dict:
+    """One colour per arm, the same in every panel of a notebook: ``{arm: colour}`` in the order given."""
+    arms = list(dict.fromkeys(arms))
+    colours = sns.color_palette("tab10" if len(arms) <= 10 else "tab20", len(arms))
+    return dict(zip(arms, colours, strict=True))
+
+
+def forest(rows: pd.DataFrame, ax: plt.Axes | None = None, margin: float | None = None, palette: dict | None = None,
+           label: str = "Δ val loss vs baseline (nats)") -> plt.Figure:
+    """Each arm's difference to the baseline with its interval, one row per arm (on ``ax`` if given).
+
+    ``rows`` has variant, estimate, ci_low, ci_high (``stats.compare``'s columns; a ``verdict`` column is
+    shown beside the name), or ``summarize``'s delta_mean, delta_ci_low, delta_ci_high. A dashed line marks the
+    baseline (0) and a grey band ±``margin``."""
+    if "estimate" not in rows:
+        rows = rows.drop(columns=["ci_low", "ci_high"], errors="ignore").rename(
+            columns={"delta_mean": "estimate", "delta_ci_low": "ci_low", "delta_ci_high": "ci_high"})
+    rows = rows.dropna(subset=["estimate"]).reset_index(drop=True)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 0.45 * len(rows) + 1.2))
-    lo = rows["delta_mean"] - rows["delta_ci_low"]
-    hi = rows["delta_ci_high"] - rows["delta_mean"]
-    ax.errorbar(rows["delta_mean"], range(len(rows)), xerr=[lo.fillna(0), hi.fillna(0)], fmt="o", capsize=3)
-    ax.axvline(0, color="0.5", lw=1, ls="--")
-    ax.set_yticks(range(len(rows)), rows["variant"])
+    palette = palette or arm_palette(rows["variant"])
+    for i, r in enumerate(rows.to_dict("records")):
+        low, high = r["estimate"] - r["ci_low"], r["ci_high"] - r["estimate"]
+        ax.errorbar(r["estimate"], i, xerr=[[0.0 if pd.isna(low) else low], [0.0 if pd.isna(high) else high]],
+                    fmt="o", capsize=3, color=palette[r["variant"]])
+    ax.axvline(0, color="0.4", lw=1, ls="--", label="baseline")
+    if margin is not None:
+        ax.axvspan(-margin, margin, color="0.9", zorder=0, label=f"±{margin:g} margin")
+    names = rows["variant"] if "verdict" not in rows else [f"{v} ({d})" for v, d in zip(rows["variant"],
+                                                                                           rows["verdict"], strict=True)]
+    ax.set_yticks(range(len(rows)), names)
     ax.invert_yaxis()
     ax.set_xlabel(label)
     return ax.figure
 
 
-def cost_quality(summary: pd.DataFrame, ax: plt.Axes | None = None, metric: str = "val_loss") -> plt.Figure:
-    """Training tokens/s (x, log scale) against the final ``metric`` (y, mean and 95% interval), one labelled
-    point per variant: up-left is cheap and bad, down-right fast and good."""
+def cost_quality(summary: pd.DataFrame, ax: plt.Axes | None = None, metric: str = "val_loss",
+                 palette: dict | None = None, baseline: str = "baseline") -> plt.Figure:
+    """Training tokens/s (x, log scale) against the final ``metric`` (y, mean and 95% interval), one colour per
+    arm with a legend (no labels over the data), and the baseline's loss (dashed) and speed (dotted) as guide
+    lines: below the dashed line is better, left of the dotted one slower."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 4.5))
-    mean = summary[f"{metric}_mean"]
-    ax.errorbar(summary["tokens_per_s"], mean, yerr=[(mean - summary["ci_low"]).fillna(0),
-                                                     (summary["ci_high"] - mean).fillna(0)], fmt="o", capsize=3)
-    for row in summary.itertuples():
-        ax.annotate(row.variant, (row.tokens_per_s, getattr(row, f"{metric}_mean")), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
-    ax.set(xscale="log", xlabel="training tokens/s", ylabel=f"final {metric.replace('_', ' ')}")
+    palette = palette or arm_palette(summary["variant"])
+    for r in summary.to_dict("records"):
+        mean = r[f"{metric}_mean"]
+        yerr = [[0 if pd.isna(r["ci_low"]) else mean - r["ci_low"]], [0 if pd.isna(r["ci_high"]) else r["ci_high"] - mean]]
+        ax.errorbar(r["tokens_per_s"], mean, yerr=yerr, fmt="o", capsize=3, color=palette[r["variant"]],
+                    label=r["variant"])
+    if baseline in set(summary["variant"]):
+        base = summary[summary["variant"] == baseline].iloc[0]
+        ax.axhline(base[f"{metric}_mean"], color="0.4", ls="--", lw=1)
+        ax.axvline(base["tokens_per_s"], color="0.4", ls=":", lw=1)
+    ax.set(xscale="log", xlabel="training tokens/s (log)", ylabel=f"final {metric.replace('_', ' ')}")
     return ax.figure
 
 

@@ -100,5 +100,5 @@ def compare(differences: Sequence[float], margin: float, lower_is_better: bool =
     else:
         p_value = float("nan")
     power = paired_power(claimed_improvement, sd, n, margin, (1 - confidence) / family_size)
-    return {"n_seeds": n, "estimate": estimate, "ci_low": low, "ci_high": high, "p_value": p_value,
+    return {"n_seeds": n, "estimate": estimate, "sd": sd, "ci_low": low, "ci_high": high, "p_value": p_value,
             "power": power, "verdict": decide(low, high, margin, lower_is_better, power)}

@@ -3,7 +3,7 @@ and review; this fails when a pair is out of sync (`jupytext --sync notebooks/*.
 
 import pytest
 
-from resonance_lib.notebooks import find_notebooks
+from resonance_lib.notebooks import colab_cell, find_notebooks, repository_url
 
 jupytext = pytest.importorskip("jupytext")
 NOTEBOOKS = find_notebooks()
@@ -27,3 +27,17 @@ def test_a_changed_source_is_caught(tmp_path):
     edited = tmp_path / "edited.py"
     edited.write_text(text, encoding="utf-8")
     assert cells(jupytext.read(notebook)) != cells(jupytext.read(edited, fmt="py:percent"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_the_first_code_cell_is_the_colab_set_up_from_the_one_template(notebook):
+    first = next(c for c in jupytext.read(notebook).cells if c.cell_type == "code")
+    assert first.source == colab_cell(), f"{notebook.name}: replace its first code cell with colab_cell()"
+
+
+def test_the_colab_cell_clones_the_repository_of_pyproject_and_does_nothing_elsewhere():
+    cell = colab_cell()
+    assert f'REPO_URL = "{repository_url()}"' in cell and repository_url().startswith("https://github.com/")
+    scope = {}
+    exec(compile(cell, "colab", "exec"), scope)  # not in Colab: no clone, no install, nothing printed
+    assert "REPO_URL" not in scope

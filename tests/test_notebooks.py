@@ -20,7 +20,8 @@ MACHINE_PATH = re.compile(r"/(tmp|work|root|home|Users)/[\w.\-]+/")
 
 def reader_problems(executed: dict, figures_saved: int, allowed_path: str | None = None) -> list[str]:
     """What a reader opening an executed notebook would trip over: papermill's injected-parameters cell, a
-    path of the machine that ran it, fewer inline images than the figures the run saved."""
+    path of the machine that ran it, fewer inline images than the figures the run saved, no "What we found"
+    section written by the run."""
     problems = []
     if any("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in executed["cells"]):
         problems.append("an injected-parameters cell")
@@ -32,6 +33,10 @@ def reader_problems(executed: dict, figures_saved: int, allowed_path: str | None
     images = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
     if images < figures_saved:
         problems.append(f"{images} inline images for {figures_saved} saved figures")
+    found = any("## What we found" in "".join(o.get("data", {}).get("text/markdown", ""))
+                for c in executed["cells"] for o in c.get("outputs", []))
+    if not found:
+        problems.append("no computed 'What we found' section")
     return problems
 
 
@@ -48,9 +53,11 @@ def test_notebook_runs_in_smoke_profile_and_reads_clean(notebook, tmp_path):
 
 
 def test_reader_problems_catches_each_defect():
+    found = {"metadata": {}, "outputs": [{"data": {"text/markdown": "## What we found\n\n- …"}}], "source": ""}
     clean = {"cells": [{"metadata": {"tags": ["parameters"]}, "outputs": [], "source": "PROFILE = 'cpu'"},
-                       {"metadata": {}, "outputs": [{"data": {"image/png": "..."}}], "source": ""}]}
+                       {"metadata": {}, "outputs": [{"data": {"image/png": "..."}}], "source": ""}, found]}
     assert reader_problems(clean, 1) == []
+    assert reader_problems({"cells": clean["cells"][:2]}, 1) == ["no computed 'What we found' section"]
     injected = {"cells": clean["cells"] + [{"metadata": {"tags": ["injected-parameters"]}, "outputs": []}]}
     assert reader_problems(injected, 1) == ["an injected-parameters cell"]
     pathy = {"cells": clean["cells"] + [{"metadata": {}, "outputs": [{"text": "/tmp/run-3/figures/x.png"}]}]}

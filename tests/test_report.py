@@ -64,11 +64,14 @@ def test_cost_quality_and_forest_plot_the_summary_values():
                             "ci_low": [1.9, 1.7], "ci_high": [2.1, 1.9], "delta_mean": [0.0, -0.2],
                             "delta_ci_low": [0.0, -0.3], "delta_ci_high": [0.0, -0.1]})
     ax = cost_quality(summary).axes[0]
-    x, y = ax.lines[0].get_data()
-    assert list(x) == [1000.0, 250.0] and list(y) == [2.0, 1.8] and ax.get_xscale() == "log"
-    assert [t.get_text() for t in ax.texts] == ["baseline", "x"]
-    ax = forest(summary).axes[0]
-    assert list(ax.lines[0].get_xdata()) == [0.0, -0.2]
+    points = [c.lines[0].get_data() for c in ax.containers]
+    assert [(float(x[0]), float(y[0])) for x, y in points] == [(1000.0, 2.0), (250.0, 1.8)]
+    assert ax.get_xscale() == "log" and ax.get_legend_handles_labels()[1] == ["baseline", "x"]
+    guides = [line for line in ax.lines if line.get_linestyle() in ("--", ":")]
+    assert sorted(float(line.get_ydata()[0]) for line in guides if line.get_linestyle() == "--") == [2.0]
+    ax = forest(summary, margin=0.02).axes[0]
+    assert [float(c.lines[0].get_xdata()[0]) for c in ax.containers] == [0.0, -0.2]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["baseline", "x"]
 
 
 def test_stamps_read_back_as_text_even_when_a_commit_looks_like_a_number(tmp_path):
