@@ -205,7 +205,7 @@ kv_train = TrainConfig(device=DEVICE, learning_rate=3e-3, min_lr=3e-4, batch_siz
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
     cpu=dict(max_iters=1200, eval_interval=200, eval_iters=20, warmup_iters=100),
     gpu=dict(max_iters=6000, eval_interval=500, eval_iters=50, warmup_iters=200)))
-kv_runs, kv_models = run_grid(kv_variants, seeds, task, kv_train, return_models=True)
+kv_runs, kv_models = run_grid(kv_variants, seeds, task, kv_train, return_models=True, cache_dir=run.cache_dir)
 kv_summary = summarize(kv_runs, metric="val_acc", higher_is_better=True)
 save_table(kv_summary, f"01_forgetting_summary_{PROFILE}", FIG_DIR, stamp)
 kv_summary
@@ -267,7 +267,8 @@ lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     cpu=dict(max_iters=500, batch_size=12, eval_interval=100, eval_iters=40),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
-lm_runs = run_grid(matched_variants(lm_base, ["delta_dv1", "delta_dv4"]), seeds, chars, lm_train)
+lm_runs = run_grid(matched_variants(lm_base, ["delta_dv1", "delta_dv4"]), seeds, chars, lm_train,
+                   cache_dir=run.cache_dir)
 lm_summary = summarize(lm_runs)
 save_table(lm_summary, f"01_charlm_summary_{PROFILE}", FIG_DIR, stamp)
 lm_summary

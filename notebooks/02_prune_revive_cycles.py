@@ -195,7 +195,7 @@ toy_train = TrainConfig(device=DEVICE, batch_size=32, learning_rate=3e-3, min_lr
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2),
     cpu=dict(max_iters=400, eval_interval=50, eval_iters=10),
     gpu=dict(max_iters=800, eval_interval=50, eval_iters=20)))
-toy_runs = run_grid(matched_variants(toy_base, strategy_names()), seeds, toy, toy_train)
+toy_runs = run_grid(matched_variants(toy_base, strategy_names()), seeds, toy, toy_train, cache_dir=run.cache_dir)
 published = pd.DataFrame([
     {"variant": "baseline", "published_loss": 0.018, "published_avg_sparsity": 0.03, "published_max_sparsity": 0.04},
     {"variant": "sparse_resonance", "published_loss": 0.082, "published_avg_sparsity": 0.71,
@@ -223,7 +223,8 @@ vit_train = TrainConfig(device=DEVICE, batch_size=64, learning_rate=2e-3, min_lr
     cpu=dict(max_iters=400, eval_interval=100, eval_iters=16),
     gpu=dict(max_iters=3000, eval_interval=250, eval_iters=32)))
 mnist_runs = run_grid(matched_variants(vit, ["sparse_gmp", "sparse_rigl", "sparse_resonance"]), seeds, mnist,
-                      vit_train, model_factory=lambda cfg: PatchClassifier(cfg, mnist.patch_dim))
+                      vit_train, model_factory=lambda cfg: PatchClassifier(cfg, mnist.patch_dim),
+                      cache_dir=run.cache_dir)
 mnist_summary = summarize(mnist_runs, metric="val_acc", higher_is_better=True).assign(data=mnist.note)
 save_table(mnist_summary, f"02_mnist_{PROFILE}", FIG_DIR, stamp)
 mnist_summary[["variant", "n_seeds", "val_acc_mean", "ci_low", "ci_high", "delta_mean", "verdict"]].round(4)
@@ -244,7 +245,7 @@ lm_train = TrainConfig(device=DEVICE, **pick(
     cpu=dict(max_iters=400, batch_size=12, eval_interval=100, eval_iters=30),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=250, eval_iters=100)))
 lm_runs, lm_models = run_grid(matched_variants(lm_base, strategy_names()), seeds, chars, lm_train,
-                              return_models=True)
+                              return_models=True, cache_dir=run.cache_dir)
 lm_summary = summarize(lm_runs)
 lm_table = lm_summary.merge(sparsity_table(lm_runs, lm_train.max_iters // 2)[["variant", "avg_sparsity", "max_sparsity"]],
                             on="variant")

@@ -135,22 +135,23 @@ show_source(phase_features, "return ")
 show_source(PhaseResonanceAttention.forward, "c = phase_features", "is_causal=True");
 
 # %% tags=[]
-runs = [json.loads(p.read_text()) for p in sorted(Path("../benchmarks/results").glob("bench_attention_*.json"))]
-if not runs:
+benches = [json.loads(p.read_text()) for p in sorted(Path("../benchmarks/results").glob("bench_attention_*.json"))]
+if not benches:
     raise FileNotFoundError("no benchmarks/results/bench_attention_*.json: run python -m benchmarks.bench_attention")
-timing = pd.concat([pd.DataFrame(r["results"]).assign(device=r["device"], commit=r["commit"]) for r in runs],
+timing = pd.concat([pd.DataFrame(r["results"]).assign(device=r["device"], commit=r["commit"]) for r in benches],
                    ignore_index=True)
-gpu_runs = [r for r in runs if "peak_mib" in r["results"][0]]
-fig, axes = plt.subplots(1, len(runs) + len(gpu_runs), figsize=(6 * (len(runs) + len(gpu_runs)), 3.8), squeeze=False)
-for ax, run in zip(axes[0][:len(runs)], runs, strict=True):
-    sns.lineplot(data=timing[timing["device"] == run["device"]], x="seq_len", y="ms", hue="form", marker="o", ax=ax)
+gpu_benches = [r for r in benches if "peak_mib" in r["results"][0]]
+fig, axes = plt.subplots(1, len(benches) + len(gpu_benches), figsize=(6 * (len(benches) + len(gpu_benches)), 3.8),
+                         squeeze=False)
+for ax, bench in zip(axes[0][:len(benches)], benches, strict=True):
+    sns.lineplot(data=timing[timing["device"] == bench["device"]], x="seq_len", y="ms", hue="form", marker="o", ax=ax)
     ax.set(xscale="log", yscale="log", xlabel="sequence length S", ylabel="forward + backward (ms)",
-           title=f"{run['device']} (benchmark at {run['commit']})")
-for ax, run in zip(axes[0][len(runs):], gpu_runs, strict=True):
-    sns.lineplot(data=timing[timing["device"] == run["device"]], x="seq_len", y="peak_mib", hue="form", marker="o",
+           title=f"{bench['device']} (benchmark at {bench['commit']})")
+for ax, bench in zip(axes[0][len(benches):], gpu_benches, strict=True):
+    sns.lineplot(data=timing[timing["device"] == bench["device"]], x="seq_len", y="peak_mib", hue="form", marker="o",
                  ax=ax)
     ax.set(xscale="log", yscale="log", xlabel="sequence length S", ylabel="peak CUDA memory (MiB)",
-           title=f"{run['device']}: memory")
+           title=f"{bench['device']}: memory")
 save_figure(fig, timing, f"03_attention_cost_{PROFILE}", FIG_DIR, stamp,
             title="attention cost from benchmarks/results (timings of the benchmark runs, not of this run)")
 timing.pivot_table(index=["device", "seq_len"], columns="form", values="ms").assign(
@@ -192,7 +193,7 @@ lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     cpu=dict(max_iters=500, batch_size=12, eval_interval=100, eval_iters=30),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
-runs = run_grid(variants, seeds, words, lm_train)
+runs = run_grid(variants, seeds, words, lm_train, cache_dir=run.cache_dir)
 runs["val_ppl"] = np.exp(runs["val_loss"])
 summary = summarize(runs).assign(ppl_mean=lambda s: np.exp(s["val_loss_mean"]), ppl_ci_low=lambda s: np.exp(s["ci_low"]),
                                  ppl_ci_high=lambda s: np.exp(s["ci_high"]))

@@ -161,7 +161,8 @@ runs, models, summaries = [], {}, []
 for level in ("char", "word"):
     corpus = prepare("tinyshakespeare", level, max_vocab=pick(PROFILE, smoke=500, cpu=2000, gpu=8000), data_dirs=data_dirs)
     base = ResonanceConfig(vocab_size=corpus.vocab_size, **size)
-    level_runs, level_models = run_grid(matched_variants(base, components), seeds, corpus, run_cfg, return_models=True)
+    level_runs, level_models = run_grid(matched_variants(base, components), seeds, corpus, run_cfg,
+                                        return_models=True, cache_dir=run.cache_dir)
     runs.append(level_runs.assign(level=level))
     models.update({(level, *k): v for k, v in level_models.items()})
     summaries.append(summarize(level_runs).assign(level=level))

@@ -112,7 +112,7 @@ print(f"{config_params(baseline):,} parameters")
 
 # %% tags=[]
 if "nanogpt" in sections:
-    runs = run_grid([Variant("baseline", baseline)], seeds, data, train_cfg)
+    runs = run_grid([Variant("baseline", baseline)], seeds, data, train_cfg, cache_dir=run.cache_dir)
     fig = loss_curves(runs)
     for ax in fig.axes:
         ax.set_xlabel("training step")
@@ -199,7 +199,8 @@ def ablate(level):
     corpus = data if level == "char" else prepare("tinyshakespeare", "word", max_vocab=word_vocab, data_dirs=data_dirs)
     names = [c for c in components if not (level == "char" and c == "phase_phonetic")]
     base = ResonanceConfig(vocab_size=corpus.vocab_size, **model_size)
-    runs = run_grid(matched_variants(base, names), seeds, corpus, ablation_cfg).assign(level=level)
+    runs = run_grid(matched_variants(base, names), seeds, corpus, ablation_cfg, cache_dir=run.cache_dir).assign(
+        level=level)
     save_table(runs, f"05_runs_{level}_{PROFILE}", FIG_DIR, stamp)
     return runs
 

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .attention import CausalSelfAttention
-from .delta import DeltaResidual, state_reader
+from .delta import DeltaResidual, WriteOnlyResidual, state_reader
 from .halting import HaltingAttention
 from .memory import ResonanceMemory
 from .phase import PhaseEmbedding, PhaseResonanceAttention
@@ -102,10 +102,13 @@ RESIDUALS = {
     "add": lambda c: AddResidual(),
     "delta": lambda c: DeltaResidual(c.n_embd, c.delta_value_dim, beta_init=c.delta_beta_init,
                                      v_sigmoid=c.delta_v_sigmoid),
+    "write": lambda c: WriteOnlyResidual(c.n_embd, c.delta_value_dim, beta_init=c.delta_beta_init,
+                                         v_sigmoid=c.delta_v_sigmoid),  # the delta rule's control: no erase
 }
 STATE_READERS = {  # what a sublayer reads from the residual state of each residual rule
     "add": lambda c: state_reader(c.n_embd, 1),
     "delta": lambda c: state_reader(c.n_embd, c.delta_value_dim),
+    "write": lambda c: state_reader(c.n_embd, c.delta_value_dim),
 }
 MEMORIES = {False: lambda c: None, True: lambda c: ResonanceMemory(c.n_embd, c.memory_slots)}
 HEADS = {

@@ -142,6 +142,22 @@ class DeltaResidual(Component):
         return state + k.unsqueeze(-1) * write.unsqueeze(-2)
 
 
+class WriteOnlyResidual(DeltaResidual):
+    """The control for the delta residual: X ← X + β k vᵀ — the same k, β and v, but no erase term −β k (kᵀX).
+
+    Deep Delta Learning attributes its gains to erasing (the −kᵀX part); this rule keeps everything else equal,
+    so a delta-vs-write-only comparison isolates it. Same parameters and state shapes as ``DeltaResidual``.
+    """
+
+    def forward(self, state, update, v_in, context):
+        k, beta, v = self.gates(update, v_in, context)
+        self.last_beta = beta.detach()
+        write = beta.unsqueeze(-1).to(state.dtype) * v  # β vᵀ, (B, T, d_v)
+        if self.value_dim == 1:  # vector state: x + k·βv
+            return state + k * write
+        return state + k.unsqueeze(-1) * write.unsqueeze(-2)
+
+
 class StateReader(Component):
     """Compress an expanded state X ∈ R^{d×d_v} (per token) back to Rᵈ: h = Σ_c r_c · conv_t(X)[:, c].
 

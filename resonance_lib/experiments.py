@@ -6,10 +6,19 @@ the model initialisation and the batch order, so variants are compared *paired b
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
+import hashlib
+import inspect
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,6 +49,8 @@ class Variant:
 SWITCHES: dict[str, dict] = {
     "delta_dv1": {"residual": "delta", "delta_value_dim": 1},
     "delta_dv4": {"residual": "delta", "delta_value_dim": 4},
+    "write_dv1": {"residual": "write", "delta_value_dim": 1},  # controls: the delta rule without its erase term
+    "write_dv4": {"residual": "write", "delta_value_dim": 4},
     "phase_random": {"embedding": "phase", "attention": "phase", "phase_init": "random"},
     "phase_phonetic": {"embedding": "phase", "attention": "phase", "phase_init": "phonetic"},  # word vocabularies
     "prime_encoder": {"encoder": "prime"},
@@ -137,59 +148,277 @@ class GridRunError(RuntimeError):
             + " (the finished runs are in this error's .results)")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# One run of a grid: what it needs (RunSpec), what it returns (RunResult), and the one function that does it,
+# in this process or in a worker. A worker trains with one thread; results are put back in (variant, seed)
+# order whatever order the runs finish in.
+
+
+@dataclass
+class RunSpec:
+    variant: Variant
+    seed: int
+    data: object
+    train_config: TrainConfig
+    model_factory: Callable[[ResonanceConfig], torch.nn.Module]
+
+    @property
+    def config(self) -> TrainConfig:
+        return dataclasses.replace(self.train_config, seed=self.seed, **self.variant.train_overrides)
+
+
+@dataclass
+class RunResult:
+    variant: str
+    seed: int
+    history: pd.DataFrame  # the trainer's history plus the grid's columns; one failed row when it failed
+    model_state: dict | None = None  # model.state_dict() of a finished run (CPU tensors)
+    callback_states: list | None = None  # each callback's state_dict()
+    exception: BaseException | None = None  # a crash (a divergence is a result, not a crash)
+    seconds: float = 0.0
+    cached: bool = False
+
+
+def execute_run(spec: RunSpec, threads: int | None = None) -> RunResult:
+    """Train one (variant, seed): seed ``torch``, build the model, train, add the grid's columns. A divergence
+    (``NonFiniteLossError``) and a crash both become one ``failed`` row; a crash also carries its exception."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    cfg = spec.config
+    device, commit = resolve_device(cfg.device), git_commit()
+    torch.manual_seed(spec.seed)
+    try:
+        model = spec.model_factory(spec.variant.config)
+        callbacks = list(spec.variant.callbacks(model, cfg))
+        history = train(model, spec.data, cfg, callbacks=callbacks)
+    except Exception as exc:  # noqa: BLE001 - recorded with the run; crashes are raised by run_grid
+        failed = pd.DataFrame([{"variant": spec.variant.name, "seed": spec.seed,
+                                "step": getattr(exc, "step", float("nan")), "val_loss": float("nan"),
+                                "device": device_name(device), "commit": commit, "status": "failed",
+                                "error": f"{type(exc).__name__}: {exc}"}])
+        crash = None if isinstance(exc, NonFiniteLossError) else exc
+        return RunResult(spec.variant.name, spec.seed, failed, exception=crash, seconds=time.perf_counter() - t0)
+    history.insert(0, "seed", spec.seed)
+    history.insert(0, "variant", spec.variant.name)
+    history["params"] = count_params(model)
+    history["nonzero_params"] = sum(int((p != 0).sum()) for p in model.parameters())
+    history["infer_tokens_per_s"] = inference_tokens_per_s(model, spec.data, cfg.batch_size, device)
+    history["device"] = device_name(device)
+    history["commit"] = commit
+    history["status"], history["error"] = "ok", ""
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return RunResult(spec.variant.name, spec.seed, history, state, [cb.state_dict() for cb in callbacks],
+                     seconds=time.perf_counter() - t0)
+
+
+def rebuild_model(spec: RunSpec, result: RunResult) -> torch.nn.Module:
+    """The trained model of a finished run, rebuilt in this process from its state (with its callbacks
+    re-attached, e.g. the sparsifier with its masks and etch graph), on the CPU."""
+    torch.manual_seed(spec.seed)
+    model = spec.model_factory(spec.variant.config)
+    callbacks = list(spec.variant.callbacks(model, spec.config))
+    model.load_state_dict(result.model_state)
+    for callback, state in zip(callbacks, result.callback_states or [], strict=True):
+        callback.load_state_dict(state)
+    return model.cpu()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The run cache: a finished run is stored under a key of everything that decides its result — the variant's
+# config, callbacks and train overrides, the train config and seed, the model factory, the data, the device type
+# and the library's code — so an interrupted or split profile resumes where it stopped and a figure can be rebuilt
+# without retraining. (Thread counts are not in the key: they change results only at rounding level.)
+
+
+def _fingerprint_callable(fn) -> str:
+    """What a callable computes, as text: its qualified name, its source (or bytecode) and its closure's values."""
+    try:
+        body = inspect.getsource(fn)
+    except (OSError, TypeError):
+        code = getattr(fn, "__code__", None)
+        body = code.co_code.hex() if code is not None else repr(fn)
+    cells = [repr(c.cell_contents) for c in (getattr(fn, "__closure__", None) or ())]
+    return f"{getattr(fn, '__qualname__', type(fn).__name__)}|{body}|{cells}"
+
+
+def _fingerprint_data(data) -> str:
+    """A hash of what the data object holds: tensors by their bytes, random streams by their seed, other
+    attributes by value (never by object address, so the same corpus or task gives the same key)."""
+    digest = hashlib.sha256()
+
+    def feed(value, depth=0) -> None:
+        if isinstance(value, torch.Tensor):
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(value, torch.Generator):
+            digest.update(f"generator:{value.initial_seed()}".encode())
+        elif isinstance(value, dict):
+            for k in sorted(value, key=str):
+                digest.update(str(k).encode())
+                feed(value[k], depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                feed(item, depth + 1)
+        elif isinstance(value, (str, int, float, bool, type(None))):
+            digest.update(repr(value).encode())
+        elif hasattr(value, "__dict__") and depth < 4:
+            digest.update(type(value).__name__.encode())
+            feed(vars(value), depth + 1)
+        else:
+            digest.update(type(value).__name__.encode())
+
+    feed(data)
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """A hash of the library's source files: any change to resonance_lib gives new cache keys."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_key(spec: RunSpec, code: str | None = None) -> str:
+    """The cache key of one run (a sha256 of everything that decides its result)."""
+    cfg = dataclasses.asdict(spec.config)
+    for cosmetic in ("progress", "checkpoint_path", "eval_interval_progress"):
+        cfg.pop(cosmetic, None)
+    payload = {"variant": spec.variant.name, "config": dataclasses.asdict(spec.variant.config), "train": cfg,
+               "callbacks": _fingerprint_callable(spec.variant.callbacks),
+               "factory": _fingerprint_callable(spec.model_factory), "data": _fingerprint_data(spec.data),
+               "device": resolve_device(cfg["device"]).type, "code": code or code_version()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _cache_load(cache_dir, key: str, spec: RunSpec) -> RunResult | None:
+    folder = Path(cache_dir) / key
+    if not (folder / "history.json").exists() or not (folder / "state.pt").exists():
+        return None
+    history = pd.read_json(folder / "history.json", orient="table")
+    state = torch.load(folder / "state.pt", weights_only=True)
+    return RunResult(spec.variant.name, spec.seed, history, state["model"], state["callbacks"], cached=True)
+
+
+def _cache_store(cache_dir, key: str, result: RunResult) -> None:
+    """Write a finished run atomically: into a scratch folder, then renamed into place."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{key[:12]}-", dir=cache_dir))
+    try:
+        result.history.reset_index(drop=True).to_json(scratch / "history.json", orient="table", index=False)
+        torch.save({"model": result.model_state, "callbacks": result.callback_states}, scratch / "state.pt")
+        os.replace(scratch, cache_dir / key)
+    except OSError:
+        if (cache_dir / key).exists():  # another worker stored the same run first: keep theirs
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            raise
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Workers. The local pool forks this process, so the runs' callables (lambdas, closures defined in a notebook)
+# need no pickling: each worker reads its spec from _FORKED_SPECS by index. Any other Executor (dask's
+# Client.get_executor(), Ray, submitit) receives execute_run and the spec itself, pickled its own way.
+
+_FORKED_SPECS: list[RunSpec] = []
+
+
+def _run_forked(index: int) -> RunResult:
+    return execute_run(_FORKED_SPECS[index], threads=1)
+
+
+def default_workers() -> int:
+    """One worker per core (each trains with one thread)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
              model_factory: Callable[[ResonanceConfig], torch.nn.Module] | None = None,
-             return_models: bool = False):
+             return_models: bool = False, *, workers: int | None = None, executor=None,
+             cache_dir=None, progress: bool = True):
     """Train every variant with every seed; one row per (variant, seed, eval step).
 
     ``model_factory(config)`` builds each model; by default ``ResonanceLM(config, vocab=<the data's
     tokenizer vocabulary, if it has one>)``.
 
-    Columns: variant, seed, step, the trainer's metrics, params, infer_tokens_per_s, device, commit, status
-    (``ok`` / ``failed``) and error. A run that diverges (``NonFiniteLossError``) is a result: it becomes one
-    ``failed`` row with NaN metrics and its error, and the grid goes on. A run that crashes is recorded the same
-    way, and once every other run has finished a ``GridRunError`` carrying all the rows is raised.
-    With ``return_models=True`` also returns ``{(variant, seed): trained model}`` (moved to the CPU).
+    Where the runs run: ``executor`` (any ``concurrent.futures.Executor``, e.g. dask.distributed's
+    ``Client.get_executor()``) if given; else ``workers`` local processes, one thread each (None: one per core;
+    1: in this process, with its threads). On a CUDA device the runs stay in this process.
+    ``cache_dir``: finished runs are read from and written to this folder (see ``run_key``), so a grid that
+    stopped resumes and a finished one is rebuilt without training. ``progress`` prints one line per finished
+    run: runs done / total, its time, and the estimated time left.
+
+    Columns: variant, seed, step, the trainer's metrics, params, nonzero_params, infer_tokens_per_s, device,
+    commit, status (``ok`` / ``failed``) and error. A run that diverges (``NonFiniteLossError``) is a result:
+    one ``failed`` row with NaN metrics and its error, and the grid goes on. A run that crashes is recorded the
+    same way, and once every other run has finished a ``GridRunError`` carrying all the rows is raised.
+    With ``return_models=True`` also returns ``{(variant, seed): trained model}`` (on the CPU).
     """
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ValueError(f"variant names must be unique, got {names}")
     if not seeds:
         raise ValueError("seeds must name at least one seed")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers={workers!r} must be a positive int (or None: one per core)")
     if model_factory is None:
         vocab = getattr(getattr(data, "tokenizer", None), "itos", None)
         model_factory = lambda config: ResonanceLM(config, vocab=vocab)  # noqa: E731
-    device, commit, frames, models, crashed = resolve_device(train_config.device), git_commit(), [], {}, []
-    for variant in variants:
-        for seed in seeds:
-            torch.manual_seed(seed)
-            try:
-                model = model_factory(variant.config)
-                cfg = dataclasses.replace(train_config, seed=seed, **variant.train_overrides)
-                history = train(model, data, cfg, callbacks=list(variant.callbacks(model, cfg)))
-            except Exception as exc:  # noqa: BLE001 - recorded with the run; crashes are raised below
-                if not isinstance(exc, NonFiniteLossError):
-                    crashed.append((variant.name, seed, exc))
-                frames.append(pd.DataFrame([{"variant": variant.name, "seed": seed,
-                                             "step": getattr(exc, "step", float("nan")), "val_loss": float("nan"),
-                                             "device": device_name(device), "commit": commit, "status": "failed",
-                                             "error": f"{type(exc).__name__}: {exc}"}]))
-                continue
-            history.insert(0, "seed", seed)
-            history.insert(0, "variant", variant.name)
-            history["params"] = count_params(model)
-            history["nonzero_params"] = sum(int((p != 0).sum()) for p in model.parameters())
-            history["infer_tokens_per_s"] = inference_tokens_per_s(model, data, cfg.batch_size, device)
-            history["device"] = device_name(device)
-            history["commit"] = commit
-            history["status"], history["error"] = "ok", ""
-            frames.append(history)
-            if return_models:
-                models[variant.name, seed] = model.cpu()
-    df = pd.concat(frames, ignore_index=True)
+    specs = [RunSpec(v, s, data, train_config, model_factory) for v in variants for s in seeds]
+    results: list[RunResult | None] = [None] * len(specs)
+    code = code_version() if cache_dir is not None else None
+    keys = [run_key(spec, code) for spec in specs] if cache_dir is not None else [None] * len(specs)
+    for i, (spec, key) in enumerate(zip(specs, keys, strict=True)):
+        if key is not None:
+            results[i] = _cache_load(cache_dir, key, spec)
+    todo = [i for i, r in enumerate(results) if r is None]
+    t_start, done = time.perf_counter(), len(specs) - len(todo)
+    if progress and done:
+        print(f"grid: {done} of {len(specs)} runs read from the cache", flush=True)
+
+    def finished(i: int, result: RunResult) -> None:
+        nonlocal done
+        results[i] = result
+        done += 1
+        if cache_dir is not None and result.model_state is not None:
+            _cache_store(cache_dir, keys[i], result)
+        if progress:
+            elapsed = time.perf_counter() - t_start
+            left = elapsed / (done - (len(specs) - len(todo))) * (len(specs) - done)
+            status = "ok" if result.model_state is not None else "FAILED"
+            print(f"grid: {done}/{len(specs)} · {result.variant} seed {result.seed} {status} in "
+                  f"{result.seconds:.0f} s · about {left / 60:.1f} min left", flush=True)
+
+    on_cuda = resolve_device(train_config.device).type == "cuda"
+    n_workers = 1 if on_cuda else (workers if workers is not None else default_workers())
+    if executor is not None:
+        futures = {executor.submit(execute_run, specs[i], 1): i for i in todo}
+        for future in cf.as_completed(futures):
+            finished(futures[future], future.result())
+    elif n_workers == 1 or len(todo) <= 1:
+        for i in todo:
+            finished(i, execute_run(specs[i]))
+    else:
+        global _FORKED_SPECS
+        _FORKED_SPECS = specs
+        try:
+            with cf.ProcessPoolExecutor(min(n_workers, len(todo)), mp_context=multiprocessing.get_context("fork")
+                                        ) as pool:
+                futures = {pool.submit(_run_forked, i): i for i in todo}
+                for future in cf.as_completed(futures):
+                    finished(futures[future], future.result())
+        finally:
+            _FORKED_SPECS = []
+    df = pd.concat([r.history for r in results], ignore_index=True)
+    crashed = [(r.variant, r.seed, r.exception) for r in results if r.exception is not None]
     if crashed:
         raise GridRunError(df, crashed) from crashed[0][2]
-    return (df, models) if return_models else df
+    if not return_models:
+        return df
+    models = {(r.variant, r.seed): rebuild_model(spec, r) for spec, r in zip(specs, results, strict=True)
+              if r.model_state is not None}
+    return df, models
 
 
 def block_grad_norms(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:

@@ -11,7 +11,8 @@ registry in ``components.py`` by the name in the config:
   attention  "standard" | "phase" | "halting"                                                  attention.py,
                                                                                                 phase.py, halting.py
   ffn_mask   "none" | "prime"           the MLP, dense or with the fixed prime resonance mask    prime.py
-  residual   "add" | "delta"            x + f(x), or the Householder delta rule X + β k (vᵀ − kᵀX)  delta.py
+  residual   "add" | "delta" | "write"  x + f(x), the Householder delta rule X + β k (vᵀ − kᵀX), or its
+                                        write-only control X + β k vᵀ                                  delta.py
   memory     False | True               a resonance memory read after the blocks                 memory.py
   head       "linear" | "premanifest"   logits = h Eᵀ, or refined against the vocabulary first   premanifest.py
 
@@ -62,7 +63,7 @@ class ResonanceConfig:
     bias: bool = False
     ffn_hidden: int | None = None  # hidden width of the MLP; None means 4·n_embd
     embedding: str = "learned"  # "learned" | "phase" (token vectors and phases)
-    residual: str = "add"  # "add": x + f(x); "delta": X + β k (vᵀ − kᵀX)
+    residual: str = "add"  # "add": x + f(x); "delta": X + β k (vᵀ − kᵀX); "write": X + β k vᵀ (the control)
     delta_value_dim: int = 1  # d_v of the delta state X ∈ R^{d×d_v}
     delta_beta_init: float = 1.0  # β at initialisation, in (0, 2)
     delta_v_sigmoid: bool = True  # v = 4·sigmoid(W_v h) (True) or W_v h (False)

@@ -10,7 +10,8 @@ figure ``save_figure`` writes is also shown where it is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,6 +21,16 @@ from .plots import Stamp
 from .profiles import check_profile, pick
 from .provenance import device_name, git_commit
 from .train import resolve_device
+
+
+def default_cache_dir() -> Path:
+    """Where finished runs are cached (``run_grid(cache_dir=...)``): ``RESONANCE_CACHE_DIR`` if set, else
+    .cache/runs in a source checkout (git-ignored), else ~/.cache/resonance_lib/runs."""
+    if os.environ.get("RESONANCE_CACHE_DIR"):
+        return Path(os.environ["RESONANCE_CACHE_DIR"]).expanduser()
+    if (PACKAGE_ROOT / "pyproject.toml").exists():
+        return PACKAGE_ROOT / ".cache" / "runs"
+    return Path.home() / ".cache" / "resonance_lib" / "runs"
 
 
 def default_fig_dir() -> Path:
@@ -48,6 +59,7 @@ class Session:
     stamp: Stamp
     fig_dir: Path
     data_dirs: list[str] | None
+    cache_dir: Path = field(default_factory=default_cache_dir)  # finished runs, for run_grid(cache_dir=...)
 
     def pick(self, **by_profile):
         """The value for this profile: ``run.pick(smoke=20, cpu=2000, gpu=5000)``."""

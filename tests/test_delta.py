@@ -183,7 +183,7 @@ def test_delta_v_sigmoid_switch_changes_v():
 
 @pytest.mark.parametrize(
     "changes, pattern",
-    [({"residual": "householder"}, r"residual='householder'; allowed: \['add', 'delta'\]"),
+    [({"residual": "householder"}, r"residual='householder'; allowed: \['add', 'delta', 'write'\]"),
      ({"delta_value_dim": 4}, r"delta_value_dim=4 needs residual='delta'"),
      ({"residual": "delta", "delta_value_dim": 0}, r"delta_value_dim=0"),
      ({"residual": "delta", "delta_beta_init": 0.0}, r"delta_beta_init=0.0 must lie in \(0, 2\)")],
@@ -200,3 +200,35 @@ def test_collect_betas_reports_every_delta_residual():
     betas = collect_betas(model, torch.randint(16, (3, 8)))
     assert sorted(betas) == ["blocks.0.res_1", "blocks.0.res_2", "blocks.1.res_1", "blocks.1.res_2"]
     assert all(b.shape == (24,) and ((b > 0) & (b < 2)).all() for b in betas.values())
+
+
+@pytest.mark.parametrize("value_dim", [1, 3])
+def test_the_write_only_control_is_the_delta_rule_without_its_erase_term(value_dim):
+    from resonance_lib.delta import WriteOnlyResidual
+
+    torch.manual_seed(0)
+    delta = DeltaResidual(6, value_dim)
+    control = WriteOnlyResidual(6, value_dim)
+    control.load_state_dict(delta.state_dict())  # same parameters: only the rule differs
+    B, T = 2, 4
+    state = torch.randn(B, T, 6) if value_dim == 1 else torch.randn(B, T, 6, value_dim)
+    update, v_in, context = torch.randn(B, T, 6), torch.randn(B, T, 6), torch.randn(B, T, 6)
+    k, beta, v = delta.gates(update, v_in, context)
+    X = state if value_dim > 1 else state.unsqueeze(-1)
+    erase = (beta[..., None, None] * k[..., :, None] * torch.einsum("btd,btdv->btv", k, X)[..., None, :])
+    erase = erase if value_dim > 1 else erase.squeeze(-1)
+    # X_delta = X + βk(vᵀ − kᵀX) = X_write − βk(kᵀX): the two differ by exactly the erase term
+    assert torch.allclose(control(state, update, v_in, context) - erase, delta(state, update, v_in, context),
+                          atol=1e-10)
+    assert not torch.allclose(control(state, update, v_in, context), delta(state, update, v_in, context))
+
+
+def test_the_write_switch_builds_the_control_and_matches_the_delta_arms_size():
+    from resonance_lib.delta import WriteOnlyResidual
+    from resonance_lib.model import config_params
+
+    model = ResonanceLM(dataclasses.replace(BASE, residual="write", delta_value_dim=3))
+    assert isinstance(model.blocks[0].res_1, WriteOnlyResidual)
+    assert config_params(dataclasses.replace(BASE, residual="write", delta_value_dim=3)) == config_params(
+        dataclasses.replace(BASE, residual="delta", delta_value_dim=3))
+    assert torch.isfinite(model(torch.randint(16, (2, 8)), torch.randint(16, (2, 8)))[1])

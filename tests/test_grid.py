@@ -1,0 +1,106 @@
+"""run_grid's workers, run cache and executors: the same rows however the runs are spread, nothing retrained
+that is already on disk, and the README's dask example runs."""
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from resonance_lib import experiments
+from resonance_lib.data import SequenceReconstruction
+from resonance_lib.experiments import GridRunError, RunSpec, Variant, matched_variants, run_grid, run_key
+from resonance_lib.model import ResonanceConfig
+from resonance_lib.train import TrainConfig
+
+TASK = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy")
+SMALL = ResonanceConfig(vocab_size=16, block_size=16, n_layer=1, n_head=2, n_embd=16)
+CFG = TrainConfig(max_iters=4, batch_size=4, eval_interval=2, eval_iters=1, device="cpu", warmup_iters=0)
+TIMING = ["tokens_per_s", "infer_tokens_per_s", "elapsed_s", "device"]
+
+
+def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.drop(columns=TIMING), b.drop(columns=TIMING))
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # workers train with one thread; compare like with like
+    yield
+    torch.set_num_threads(before)
+
+
+def test_workers_give_the_rows_of_a_serial_run_in_the_same_order(one_thread):
+    variants = matched_variants(SMALL, ["delta_dv1", "sparse_static"])  # a closure callback crosses the fork
+    serial = run_grid(variants, [0, 1], TASK, CFG, workers=1, progress=False)
+    parallel = run_grid(variants, [0, 1], TASK, CFG, workers=2, progress=False)
+    same_rows(serial, parallel)
+    assert list(parallel.groupby(["variant", "seed"], sort=False).ngroup().unique()) == list(range(6))
+
+
+def test_the_cache_resumes_a_grid_and_rebuilds_models_without_training(tmp_path, monkeypatch, capsys, one_thread):
+    variants = matched_variants(SMALL, ["sparse_resonance"])
+    first = run_grid(variants, [0], TASK, CFG, workers=1, cache_dir=tmp_path)
+    trained = []
+    real_train = experiments.train
+    monkeypatch.setattr(experiments, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    both, models = run_grid(variants, [0, 1], TASK, CFG, workers=1, cache_dir=tmp_path, return_models=True)
+    assert len(trained) == 2  # seed 1 of each arm; seed 0 came from the cache
+    assert "grid: 2 of 4 runs read from the cache" in capsys.readouterr().out
+    same_rows(first, both[both["seed"] == 0].reset_index(drop=True))
+    again, cached_models = run_grid(variants, [0, 1], TASK, CFG, workers=1, cache_dir=tmp_path, return_models=True)
+    assert len(trained) == 2
+    same_rows(both, again)
+    for key, model in models.items():
+        for (name, a), b in zip(model.state_dict().items(), cached_models[key].state_dict().values(), strict=True):
+            assert torch.equal(a, b), name
+    sparse = cached_models["sparse_resonance", 1]
+    assert sparse.sparsifier.cycles == models["sparse_resonance", 1].sparsifier.cycles > 0
+
+
+def test_the_cache_key_changes_with_everything_that_changes_a_result():
+    base = RunSpec(Variant("baseline", SMALL), 0, TASK, CFG, lambda c: None)
+    key = run_key(base, code="x")
+    changed = [dataclasses.replace(base, seed=1),
+               dataclasses.replace(base, variant=Variant("baseline", dataclasses.replace(SMALL, n_embd=32))),
+               dataclasses.replace(base, train_config=dataclasses.replace(CFG, max_iters=5)),
+               dataclasses.replace(base, train_config=dataclasses.replace(CFG, learning_rate=2e-3)),
+               dataclasses.replace(base, data=SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy", seed=1)),
+               dataclasses.replace(base, variant=Variant("baseline", SMALL, callbacks=lambda m, c: [None]))]
+    assert len({key, *(run_key(c, code="x") for c in changed)}) == len(changed) + 1
+    assert run_key(base, code="y") != key  # a change to the library
+    assert run_key(dataclasses.replace(base, train_config=dataclasses.replace(CFG, progress=True)), code="x") == key
+
+
+def test_a_crash_in_a_worker_is_reported_with_every_other_row_and_never_cached(tmp_path):
+    def crash(model, cfg):
+        raise RuntimeError("a bug in a callback factory")
+
+    with pytest.raises(GridRunError, match="a bug in a callback factory") as info:
+        run_grid([Variant("baseline", SMALL), Variant("crashes", SMALL, callbacks=crash)], [0, 1], TASK, CFG,
+                 workers=2, cache_dir=tmp_path, progress=False)
+    rows = info.value.results
+    assert set(rows.loc[rows["status"] == "failed", "variant"]) == {"crashes"}
+    assert len([p for p in Path(tmp_path).iterdir() if not p.name.startswith(".")]) == 2  # the baseline's runs
+
+
+def test_bad_workers_are_refused():
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=re.escape(f"workers={bad!r}")):
+            run_grid([Variant("baseline", SMALL)], [0], TASK, CFG, workers=bad)
+
+
+def test_the_readme_dask_example_runs_on_a_local_cluster():
+    pytest.importorskip("distributed")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Running a grid on more machines", 1)[1].split("\n## ", 1)[0]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, flags=re.S))
+    namespace: dict = {}
+    exec(compile(code, "README.md (dask)", "exec"), namespace)  # noqa: S102
+    runs = namespace["runs"]
+    assert sorted(set(zip(runs["variant"], runs["seed"], strict=True))) == [
+        ("baseline", 0), ("baseline", 1), ("delta", 0), ("delta", 1)]
+    assert (runs["status"] == "ok").all()
