@@ -83,6 +83,26 @@ COMBINED: dict[str, tuple[dict, dict]] = {
 }
 
 
+# Controls. ``dense_small``: a dense model with as many usable weights as a 73%-sparse arm has nonzero ones
+# (Zhu & Gupta 2017's comparison), sized by match_params (narrower layers where the FFN alone cannot shrink
+# enough: the only arm whose width may change, noted here).
+CONTROLS = ("dense_small",)
+
+
+def prunable_weights(config: ResonanceConfig) -> int:
+    """Entries of the weights a sparsifier prunes by default (the blocks' 2-D weights)."""
+    with torch.device("meta"):
+        model = ResonanceLM(config)
+    return sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and n.startswith("blocks."))
+
+
+def usable_params(config: ResonanceConfig, sparsity: float = 0.0) -> int:
+    """The one counting convention of the protocol: weights the model can use — trainable, not held at zero by
+    a fixed structural mask (``count_params``), and not pruned: at ``sparsity`` of the prunable weights zero,
+    ``config_params − round(sparsity · prunable_weights)``."""
+    return config_params(config) - round(sparsity * prunable_weights(config))
+
+
 def sparse_callbacks(changes: dict, ramp_fraction: float = 0.5, updates: int = 40):
     """A callbacks factory for ``Variant``: a sparsifier whose schedule scales with the run's length
     (the ramp ends at ``ramp_fraction`` of the steps; about ``updates`` mask updates in all)."""
@@ -103,13 +123,17 @@ def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: flo
     """``baseline`` (= ``base``) and each named component: a config switch from ``SWITCHES``, resized with
     ``match_params`` to within ``tolerance`` of the baseline's parameter count, a sparsifier from ``SPARSE``,
     or both (``COMBINED``)."""
-    allowed = [*SWITCHES, *SPARSE, *COMBINED]
+    allowed = [*SWITCHES, *SPARSE, *COMBINED, *CONTROLS]
     unknown = [n for n in names if n not in allowed]
     if unknown:
         raise ValueError(f"unknown components {unknown}; allowed: {sorted(allowed)}")
     target = config_params(base)
     variants = [Variant("baseline", base)]
     for name in names:
+        if name == "dense_small":
+            target_sparsity = SPARSE["sparse_resonance"].get("target_sparsity", 0.73)
+            variants.append(Variant(name, match_params(base, usable_params(base, target_sparsity), tolerance)))
+            continue
         switches, sparsity = COMBINED.get(name, (SWITCHES.get(name), SPARSE.get(name)))
         variant = Variant(name, match_params(dataclasses.replace(base, **switches), target, tolerance) if switches
                           else base)
@@ -436,6 +460,51 @@ def failed_runs(final: pd.DataFrame, metric: str) -> pd.Series:
     if "status" in final:
         failed |= final["status"].eq("failed").to_numpy()
     return pd.Series(failed, index=final.index)
+
+
+def tune_learning_rates(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
+                        multipliers: Sequence[float] = (0.5, 1.0, 2.0, 4.0), metric: str = "val_loss",
+                        **grid_options) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The protocol's equal tuning budget: every arm, baseline included, trains with each learning rate
+    ``m · train_config.learning_rate`` (``min_lr`` scaled alike) on the tuning ``seeds`` for the full run; the
+    rate with the lowest mean final ``metric`` wins. Returns the sweep (one row per arm and rate: mean, sd and
+    number of finished seeds) and ``{arm: chosen learning rate}``. ``grid_options`` go to ``run_grid``."""
+    if not multipliers or any(not m > 0 for m in multipliers):
+        raise ValueError(f"multipliers={list(multipliers)} must be positive numbers")
+    copies, origin = [], {}
+    for variant in variants:
+        base_lr = variant.train_overrides.get("learning_rate", train_config.learning_rate)
+        base_min = variant.train_overrides.get("min_lr", train_config.min_lr)
+        for m in multipliers:
+            name = f"{variant.name}@lr×{m:g}"
+            copies.append(dataclasses.replace(variant, name=name, train_overrides={
+                **variant.train_overrides, "learning_rate": base_lr * m, "min_lr": base_min * m}))
+            origin[name] = (variant.name, m, base_lr * m)
+    runs = run_grid(copies, seeds, data, train_config, **grid_options)
+    steps = runs["step"].fillna(-1)
+    final = runs[steps == steps.groupby([runs["variant"], runs["seed"]]).transform("max")]
+    final = final[~failed_runs(final, metric)]
+    rows = []
+    for name, (arm, m, lr) in origin.items():
+        values = final.loc[final["variant"] == name, metric].astype(float)
+        rows.append({"variant": arm, "multiplier": m, "learning_rate": lr, f"{metric}_mean": values.mean(),
+                     f"{metric}_sd": values.std(), "n_seeds": len(values)})
+    sweep = pd.DataFrame(rows)
+    finished = sweep.dropna(subset=[f"{metric}_mean"])
+    chosen = {arm: float(group.loc[group[f"{metric}_mean"].idxmin(), "learning_rate"])
+              for arm, group in finished.groupby("variant", sort=False)}
+    return sweep, chosen
+
+
+def with_learning_rates(variants: Sequence[Variant], chosen: dict[str, float], train_config: TrainConfig
+                        ) -> list[Variant]:
+    """The variants with their chosen learning rates (``min_lr`` keeps its ratio to the learning rate)."""
+    missing = [v.name for v in variants if v.name not in chosen]
+    if missing:
+        raise ValueError(f"no chosen learning rate for {missing}; chosen: {sorted(chosen)}")
+    ratio = train_config.min_lr / train_config.learning_rate
+    return [dataclasses.replace(v, train_overrides={**v.train_overrides, "learning_rate": chosen[v.name],
+                                                    "min_lr": chosen[v.name] * ratio}) for v in variants]
 
 
 def paired_differences(runs: pd.DataFrame, arm: str, baseline: str = "baseline", metric: str = "val_loss"
