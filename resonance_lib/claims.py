@@ -20,9 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from .plots import Stamp
-from .stats import compare, holm
+from .stats import LM_MARGIN, compare, holm
 
-LM_MARGIN = 0.02  # nats of validation cross-entropy: the default practical margin for language-model loss
 COMPARISONS = ("equal_steps", "equal_compute")
 ASSERTS = ("better", "not worse")
 

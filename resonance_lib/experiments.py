@@ -27,7 +27,7 @@ import torch
 from .model import ResonanceConfig, ResonanceLM, config_params, count_params, match_params
 from .provenance import device_name, git_commit
 from .sparsity import sparsify
-from .stats import t_interval, verdict
+from .stats import LM_MARGIN, decide, t_interval
 from .train import Callback, NonFiniteLossError, TrainConfig, resolve_device, stream_seed, train
 
 
@@ -525,9 +525,12 @@ def paired_differences(runs: pd.DataFrame, arm: str, baseline: str = "baseline",
 
 
 def summarize(df: pd.DataFrame, baseline: str | None = "baseline", metric: str = "val_loss",
-              confidence: float = 0.95, higher_is_better: bool = False) -> pd.DataFrame:
+              confidence: float = 0.95, higher_is_better: bool = False, margin: float = LM_MARGIN
+              ) -> pd.DataFrame:
     """Final-step ``metric`` per variant: mean, interval, n, and the seed-paired difference to baseline
-    with its interval and a verdict (``higher_is_better`` says which direction is an improvement).
+    with its interval and the protocol's verdict at ``margin`` (``stats.decide``: better / worse beyond the
+    margin, equivalent inside it, else inconclusive; ``higher_is_better`` says which direction improves).
+    The intervals are per arm; a claim's family-wise intervals and Holm p-values come from ``claims``.
 
     Failed runs (diverged, crashed, non-finite metric) are not seeds of the statistics and are never dropped
     silently: ``n_seeds`` counts the finished ones, ``n_failed`` and ``failed_seeds`` the others, ``n_paired``
@@ -552,7 +555,7 @@ def summarize(df: pd.DataFrame, baseline: str | None = "baseline", metric: str =
         if base is not None:
             paired = (ok.set_index("seed")[metric].astype(float) - base).dropna()  # seeds finished by both
             d_mean, d_lo, d_hi = t_interval(paired, confidence)
-            said = "baseline" if name == baseline else verdict(d_lo, d_hi, higher_is_better)
+            said = "baseline" if name == baseline else decide(d_lo, d_hi, margin, not higher_is_better)
             if len(failed):
                 said += f" ({len(failed)} of {len(group)} seeds failed)"
             row.update({"n_paired": len(paired), "delta_mean": d_mean, "delta_ci_low": d_lo,

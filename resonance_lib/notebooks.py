@@ -160,7 +160,7 @@ def _replace_atomically(source: Path, dest: Path) -> None:
         raise
 
 
-def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path | None, timeout: int,
+def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path | None, timeout: int | None,
                  parameters: dict | None = None) -> NotebookResult:
     """Execute one notebook with kernel ``python3`` in its own folder, injecting PROFILE (and FIG_DIR unless it
     is the repository's figures/); the executed copy carries those values in its ``parameters`` cell.
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu", help=f"one of {PROFILES} (default cpu)")
     parser.add_argument("--output-dir", type=Path, help="executed notebooks (default: in place; smoke: a temp dir)")
     parser.add_argument("--fig-dir", type=Path, help="figures and CSVs (default: figures/; smoke: a temp dir)")
-    parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 600 smoke, 7200 else)")
+    parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 600 smoke, none in full, 7200 else)")
     parser.add_argument("--plain", action="store_true", help="run the code cells in this process, without Jupyter")
     parser.add_argument("--param", type=_parameter, action="append", default=[], metavar="NAME=VALUE",
                         help="set a notebook parameter (a Python literal); repeatable")
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     output_dir = args.output_dir or (scratch / "notebooks" if scratch else NOTEBOOK_DIR)
     fig_dir = args.fig_dir or (scratch / "figures" if scratch else default_fig_dir())
     output_dir.mkdir(parents=True, exist_ok=True)
-    timeout = args.timeout or (600 if profile == "smoke" else 7200)
+    timeout = args.timeout or {"smoke": 600, "full": None}.get(profile, 7200)  # full: hours in one cell
     print(f"profile={profile} notebooks -> {output_dir} figures -> {fig_dir}", flush=True)
     results = []
     for notebook in notebooks:

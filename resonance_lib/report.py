@@ -25,125 +25,51 @@ TABLES = [
     ("05_baseline_vs_nanogpt", "Baseline vs nanoGPT's published run, best validation loss (notebook 05)",
      ["variant", "n_seeds", "best_val_loss_mean", "ci_low", "ci_high", "final_val_loss_mean", "published_setting",
       "published_val_loss", "tokens_per_s"]),
-    ("05_summary", "The ablation: each component alone and everything together vs the baseline, matched "
-     "parameters (notebook 05)",
-     ["level", "variant", "params", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
-      "tokens_per_s", "throughput_vs_baseline", "infer_tokens_per_s", "infer_vs_baseline"]),
-    ("01_verdict", "Delta residual (notebook 01)",
-     ["experiment", "variant", "metric", "baseline", "variant_mean", "difference", "ci_low", "ci_high", "verdict",
+    ("05_arms", "The ablation under the protocol's rule: each arm − baseline, simultaneous intervals per level, "
+     "Holm p (notebook 05)",
+     ["level", "variant", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict", "throughput_vs_baseline"]),
+    ("05_summary", "The ablation: each arm's final loss (notebook 05)",
+     ["level", "variant", "params", "val_loss_mean", "ci_low", "ci_high", "tokens_per_s", "throughput_vs_baseline",
+      "infer_tokens_per_s", "infer_vs_baseline"]),
+    ("01_charlm_summary", "Delta residual on the char LM (notebook 01)",
+     ["variant", "n_seeds", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
       "throughput_vs_baseline"]),
-    ("02_verdict", "Prune/revive sparsity (notebook 02)", ["claim", "measured", "holds"]),
+    ("02_charlm", "Sparse training at 73% on the char LM (notebook 02)",
+     ["variant", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict", "avg_sparsity",
+      "max_sparsity", "throughput_vs_baseline"]),
     ("02_toy_benchmark", "The seeds' toy benchmark re-run beside their numbers (notebook 02)",
      ["variant", "final_loss", "avg_sparsity", "max_sparsity", "published_loss", "published_avg_sparsity",
       "published_max_sparsity"]),
-    ("03_verdict", "Phase-coded attention: the seed's three claims (notebook 03)",
-     ["claim", "measured", "difference (nats)", "holds"]),
-    ("04_verdict", "Prime encoder, halting attention, memory, pre-manifest head, prime FFN mask (notebook 04)",
+    ("03_phase_summary", "Phase-coded attention, word level (notebook 03)",
+     ["variant", "params", "val_loss_mean", "ppl_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
+      "throughput_vs_baseline"]),
+    ("04_summary", "Prime encoder, halting attention, memory, pre-manifest head, prime FFN mask (notebook 04)",
      ["level", "variant", "params", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
       "throughput_vs_baseline"]),
 ]
 
 
 # ---------------------------------------------------------------------------------------------- claims
-# One row per claim from the sources: their words, our number, its interval, seeds and a verdict, each read
-# from the CSV a notebook wrote. "holds": the interval supports the claim; "not supported": no significant
-# difference (or a criterion missed); "contradicted": significantly the other way.
+# The claim table is figures/claims_<profile>.csv — what the notebooks recorded through claims.record_claims —
+# rendered as it is: one row per measured comparison, no parsing, no lookup by name.
+
+CLAIM_COLUMNS = {"notebook": "nb", "words": "claim (the source's words)", "source": "source", "number": "their number",
+                 "label": "measured on", "comparison": "comparison", "n_seeds": "seeds", "estimate": "Δ (arm − ref.)",
+                 "interval": "simultaneous 95% CI", "margin": "margin", "p_holm": "Holm p", "power": "power",
+                 "verdict": "verdict", "supports": "the claim", "device": "device", "commit": "commit"}
 
 
-def _verdict_word(verdict: str) -> str:
-    return {"better": "holds", "worse": "contradicted"}.get(verdict, "not supported")
-
-
-def _row(claim, notebook, measured, interval, table: pd.DataFrame, verdict) -> dict:
-    origin = table.iloc[0]
-    return {"claim (sources)": claim, "notebook": notebook, "measured": measured, "95% interval": interval,
-            "seeds": origin["seeds"], "verdict": verdict, "profile / device": f"{origin['profile']} / {origin['device']}"}
-
-
-def _paired(table: pd.DataFrame, variant: str, level: str | None = None) -> pd.Series:
-    rows = table[table["variant"] == variant]
-    if level is not None:
-        rows = rows[rows["level"] == level]
-    return rows.iloc[0]
-
-
-def claim_rows(fig_dir: Path, profile: str) -> list[dict]:
-    """The claim-vs-measured rows whose CSVs exist in ``fig_dir`` for ``profile``."""
-    def load(stem):
-        path = fig_dir / f"{stem}_{profile}.csv"
-        return read_table(path) if path.exists() else None
-
-    rows = []
-    forgetting = load("01_forgetting_summary")
-    if forgetting is not None:
-        base = _paired(forgetting, "baseline")
-        for name in ("delta_dv1", "delta_dv4"):
-            r = _paired(forgetting, name)
-            rows.append(_row(f"the delta residual helps forgetting ({name}, key→value overwrite task)", "01",
-                             f"val acc {r['val_acc_mean']:.3f} vs {base['val_acc_mean']:.3f} (additive)",
-                             f"Δ [{r['delta_ci_low']:+.3f}, {r['delta_ci_high']:+.3f}]", forgetting,
-                             _verdict_word(r["verdict"])))
-    charlm, verdicts = load("02_charlm"), load("02_verdict")
-    if charlm is not None and verdicts is not None:
-        r = _paired(charlm, "sparse_resonance")
-        within = verdicts[verdicts["claim"].str.startswith("sparse_resonance: within 5%")].iloc[0]
-        holds = verdicts[verdicts["claim"].str.startswith("sparse_resonance: holds 73%")].iloc[0]
-        rows.append(_row("prune/revive holds ~73% sparsity with minimal loss (char LM; ours: within 5% of dense)",
-                         "02", f"{within['measured']} val loss at sparsity {holds['measured']}",
-                         f"Δ [{r['delta_ci_low']:+.3f}, {r['delta_ci_high']:+.3f}] nats", charlm,
-                         "holds" if within["holds"] and holds["holds"] else "not supported"))
-    toy = load("02_toy_benchmark")
-    if toy is not None:
-        for name in ("baseline", "sparse_resonance", "sparse_resonance_all"):
-            r = _paired(toy, name)
-            sparsity = "" if pd.isna(r["avg_sparsity"]) else f", avg sparsity {r['avg_sparsity']:.2f}, max {r['max_sparsity']:.2f}"
-            published = "" if pd.isna(r["published_avg_sparsity"]) else (
-                f", avg sparsity {r['published_avg_sparsity']:.2f}, max {r['published_max_sparsity']:.2f}")
-            rows.append(_row(f"seed benchmark, {name}: loss {r['published_loss']}{published}", "02",
-                             f"loss {r['final_loss']:.4f}{sparsity}", f"sd {r['final_loss_sd']:.2g}", toy,
-                             "reproduced (our loss is lower)" if r["final_loss"] <= r["published_loss"] else "not reproduced"))
-    if verdicts is not None:
-        for prefix in ("toy: all advanced", "MNIST"):
-            found = verdicts[verdicts["claim"].str.startswith(prefix)]
-            if found.empty:
-                continue
-            v = found.iloc[0]
-            rows.append(_row(f"seed benchmark: {v['claim']}", "02", v["measured"], "", verdicts,
-                             "holds" if v["holds"] is True or v["holds"] == "True" else "not supported"))
-    phase = load("03_verdict")
-    if phase is not None:
-        for v in phase.itertuples():
-            # each claim says phase attention does at least as well (in loss: a difference ≤ 0); an interval
-            # wholly above 0 says it does significantly worse
-            low = float(re.search(r"\[([-+]?[\d.]+)", v._3).group(1))
-            word = "holds" if str(v.holds) == "True" else ("contradicted" if low > 0 else "not supported")
-            rows.append(_row(v.claim, "03", v.measured, v._3, phase, word))
-    prime = load("04_verdict")
-    if prime is not None:
-        for level in ("char", "word"):
-            r = _paired(prime, "prime_all", level)
-            rows.append(_row(f"the prime model (all prime components) beats the baseline ({level} level)", "04",
-                             f"val loss {r['val_loss_mean']:.3f}, Δ {r['delta_mean']:+.3f}",
-                             f"Δ [{r['delta_ci_low']:+.3f}, {r['delta_ci_high']:+.3f}]", prime, _verdict_word(r["verdict"])))
-    halting = load("04_halting_memory_head")
-    if halting is not None and prime is not None:
-        mean_iters = halting["iterations"].mean()
-        r = _paired(prime, "halting_attention", "char")
-        saves = r["throughput_vs_baseline"] >= 1.0
-        rows.append(_row("entropy-halting attention saves compute (char level)", "04",
-                         f"{mean_iters:.2f} of 4 iterations per token; training at {r['throughput_vs_baseline']:.2f}× the "
-                         f"standard-attention baseline; Δ val loss {r['delta_mean']:+.3f}",
-                         f"Δ [{r['delta_ci_low']:+.3f}, {r['delta_ci_high']:+.3f}]", prime,
-                         "holds" if saves else "not supported (costs more than one attention pass)"))
-    summary = load("05_summary")
-    if summary is not None:
-        for level in sorted(set(summary["level"])):
-            r = _paired(summary, "everything", level)
-            rows.append(_row(f"every resonance component together beats the baseline ({level} level)", "05",
-                             f"val loss {r['val_loss_mean']:.3f}, Δ {r['delta_mean']:+.3f}, "
-                             f"{r['throughput_vs_baseline']:.2f}× throughput",
-                             f"Δ [{r['delta_ci_low']:+.3f}, {r['delta_ci_high']:+.3f}]", summary, _verdict_word(r["verdict"])))
-    return rows
+def claim_table(fig_dir: Path, profile: str) -> pd.DataFrame | None:
+    """``claims_<profile>.csv`` as the README shows it, or None when no notebook has recorded a claim."""
+    path = fig_dir / f"claims_{profile}.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path, dtype={"notebook": str, "commit": str, "number": str, "label": str}).fillna(
+        {"number": "", "label": ""})
+    table["interval"] = [f"[{lo:+.4f}, {hi:+.4f}]" for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)]
+    table["estimate"] = table["estimate"].map(lambda v: f"{v:+.4f}")
+    table["comparison"] = table["comparison"].str.replace("_", " ")
+    return table[list(CLAIM_COLUMNS)].rename(columns=CLAIM_COLUMNS)
 
 
 def _markdown(df: pd.DataFrame) -> str:
@@ -161,9 +87,11 @@ def render(fig_dir: Path, profile: str, only_existing: bool = False) -> str:
     """Markdown for one profile: the claim table, then every result table (or a line saying it is missing,
     unless ``only_existing``)."""
     parts = [f"### `{profile}` profile"]
-    claims = claim_rows(fig_dir, profile)
-    if claims:
-        parts.append(f"**Claim vs measured ({profile} profile)**\n\n" + _markdown(pd.DataFrame(claims)))
+    claims = claim_table(fig_dir, profile)
+    if claims is not None:
+        parts.append(f"**Claim vs measured ({profile} profile)** — `figures/claims_{profile}.csv`, written by the "
+                     "notebooks; verdict rule and margins declared in `resonance_lib/claims.py`\n\n"
+                     + _markdown(claims))
     for stem, heading, columns in TABLES:
         path = fig_dir / f"{stem}_{profile}.csv"
         if not path.exists():

@@ -45,6 +45,7 @@ def default_fig_dir() -> Path:
 LM_SIZES = {
     "smoke": dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
     "cpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+    "full": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
     "gpu": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
 }
 
@@ -86,7 +87,8 @@ def start(profile: str, seeds=None, device: str = "auto", fig_dir: str | Path | 
     """Set a notebook up. ``seeds`` None: the profile's seeds; ``fig_dir`` None: the repository's figures/;
     ``data_dir`` None: ``RESONANCE_DATA_DIR``, then data/, then download."""
     check_profile(profile)
-    seeds = tuple(seeds) if seeds else tuple(pick(profile, smoke=[0, 1], cpu=[0, 1, 2], gpu=[0, 1, 2, 3, 4]))
+    seeds = tuple(seeds) if seeds else tuple(pick(profile, smoke=[0, 1], cpu=[0, 1, 2], gpu=[0, 1, 2, 3, 4],
+                                                  full=[0, 1, 2, 3, 4, 5]))
     resolved = resolve_device(device)
     fig_dir = Path(fig_dir).expanduser().resolve() if fig_dir is not None else default_fig_dir()
     fig_dir.mkdir(parents=True, exist_ok=True)

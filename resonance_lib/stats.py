@@ -1,4 +1,4 @@
-"""The statistics behind every comparison: Student-t intervals and the verdict read from an interval."""
+"""The statistics behind every comparison: Student-t intervals and the protocol's verdict rule."""
 
 from __future__ import annotations
 
@@ -18,16 +18,6 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
     return mean, mean - half, mean + half
 
 
-def verdict(delta_low: float, delta_high: float, higher_is_better: bool = False) -> str:
-    """'better' / 'worse' when the interval of the difference to the baseline excludes 0, else
-    'no significant difference'; 'n/a (one seed)' without an interval."""
-    if pd.isna(delta_low) or pd.isna(delta_high):
-        return "n/a (one seed)"
-    if delta_low > 0 or delta_high < 0:
-        return "better" if (delta_low > 0) == higher_is_better else "worse"
-    return "no significant difference"
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The protocol's verdict rule, declared before the numbers (DESIGN.md, "The protocol").
 #
@@ -43,6 +33,7 @@ def verdict(delta_low: float, delta_high: float, higher_is_better: bool = False)
 # 1 − α/k for k comparisons), and the Holm-adjusted p-values of "no difference" are reported beside them.
 
 ALPHA = 0.05
+LM_MARGIN = 0.02  # nats of validation cross-entropy: the default practical margin for language-model loss
 POWER_NEEDED = 0.8
 VERDICTS = ("better", "worse", "equivalent", "not supported", "inconclusive")
 

@@ -38,18 +38,22 @@ def test_run_grid_and_paired_summary():
 
 def test_profiles():
     assert pick("cpu", smoke=1, cpu=2, gpu=3) == 2
-    with pytest.raises(ValueError, match=r"PROFILE='laptop'.*'smoke', 'cpu', 'gpu'"):
+    assert pick("full", smoke=1, cpu=2, gpu=3, full=4) == 4
+    with pytest.raises(ValueError, match="PROFILE='full' is not available here yet"):
+        pick("full", smoke=1, cpu=2, gpu=3)  # never silently another profile's value
+    with pytest.raises(ValueError, match=r"PROFILE='laptop'.*'smoke', 'cpu', 'full', 'gpu'"):
         check_profile("laptop")
 
 
 def test_verdict_reads_the_interval_in_the_right_direction():
-    from resonance_lib.stats import verdict
+    from resonance_lib.stats import decide
 
-    assert verdict(-0.3, -0.1) == "better"  # a loss went down
-    assert verdict(-0.3, -0.1, higher_is_better=True) == "worse"  # an accuracy went down
-    assert verdict(0.1, 0.3, higher_is_better=True) == "better"
-    assert verdict(-0.1, 0.2) == "no significant difference"
-    assert verdict(float("nan"), float("nan")) == "n/a (one seed)"
+    assert decide(-0.3, -0.1, 0.02) == "better"  # a loss went down beyond the margin
+    assert decide(-0.3, -0.1, 0.02, lower_is_better=False) == "worse"  # an accuracy went down
+    assert decide(0.1, 0.3, 0.02, lower_is_better=False) == "better"
+    assert decide(-0.1, 0.2, 0.02) == "inconclusive"
+    assert decide(-0.01, -0.001, 0.02) == "equivalent"  # significant, but inside the margin
+    assert decide(float("nan"), float("nan"), 0.02) == "inconclusive"
 
 
 def test_matched_variants_are_within_two_percent_and_switched():

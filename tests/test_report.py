@@ -1,4 +1,4 @@
-"""The README's generated sections: claim rows, benchmark tables and run times come from files, not hands."""
+"""The README's generated sections: the claim table, benchmark tables and run times come from files, not hands."""
 
 import json
 
@@ -12,28 +12,24 @@ def _summary(path, rows):
     pd.DataFrame([{**r, **STAMP} for r in rows]).to_csv(path, index=False)
 
 
-def test_claim_rows_read_the_verdict_from_the_interval(tmp_path):
-    from resonance_lib.report import claim_rows
+def test_the_claim_table_is_the_recorded_claims_file_rendered_as_it_is(tmp_path):
+    from resonance_lib.claims import Measurement, record_claims
+    from resonance_lib.plots import Stamp
+    from resonance_lib.report import claim_table, render
 
-    base = {"variant": "baseline", "val_acc_mean": 0.30, "delta_mean": 0.0, "delta_ci_low": 0.0, "delta_ci_high": 0.0,
-            "verdict": "baseline"}
-    _summary(tmp_path / "01_forgetting_summary_cpu.csv", [
-        base,
-        {**base, "variant": "delta_dv1", "val_acc_mean": 0.31, "delta_mean": 0.01, "delta_ci_low": -0.02,
-         "delta_ci_high": 0.04, "verdict": "no significant difference"},
-        {**base, "variant": "delta_dv4", "val_acc_mean": 0.90, "delta_mean": 0.6, "delta_ci_low": 0.5,
-         "delta_ci_high": 0.7, "verdict": "better"}])
-    row = {"level": "char", "val_loss_mean": 2.0, "delta_mean": 0.0, "delta_ci_low": 0.0, "delta_ci_high": 0.0,
-           "verdict": "baseline", "throughput_vs_baseline": 1.0}
-    _summary(tmp_path / "05_summary_cpu.csv", [
-        {**row, "variant": "baseline"},
-        {**row, "variant": "everything", "val_loss_mean": 2.2, "delta_mean": 0.2, "delta_ci_low": 0.1,
-         "delta_ci_high": 0.3, "verdict": "worse", "throughput_vs_baseline": 0.2}])
-    rows = claim_rows(tmp_path, "cpu")
-    assert [r["verdict"] for r in rows] == ["not supported", "holds", "contradicted"]
-    assert rows[1]["measured"] == "val acc 0.900 vs 0.300 (additive)" and rows[1]["seeds"] == "0 1 2"
-    assert "0.20× throughput" in rows[2]["measured"] and rows[2]["95% interval"] == "Δ [+0.100, +0.300]"
-    assert claim_rows(tmp_path, "gpu") == []  # nothing measured in that profile: no rows
+    stamp = Stamp("cpu", "cpu (2 threads)", (0, 1, 2, 3, 4, 5), "abc1234")
+    rows = record_claims([Measurement("phase_beats_standard", "equal_steps", [0.2, 0.21, 0.19, 0.2, 0.22, 0.18],
+                                      label="random phases")], "03", stamp, tmp_path)
+    record_claims([Measurement("everything_beats_baseline", "equal_compute", [0.1, 0.12, 0.09], label="char")], "05",
+                  stamp, tmp_path)
+    table = claim_table(tmp_path, "cpu")
+    assert list(table["nb"]) == ["03", "05"] and list(table["verdict"]) == ["worse", "worse"]
+    assert list(table["the claim"]) == ["contradicted", "contradicted"]
+    first = rows.iloc[0]
+    assert table["simultaneous 95% CI"].iloc[0] == f"[{first['ci_low']:+.4f}, {first['ci_high']:+.4f}]"
+    assert table["comparison"].iloc[1] == "equal compute" and table["their number"].iloc[1] == ""
+    assert "Claim vs measured (cpu profile)" in render(tmp_path, "cpu", only_existing=True)
+    assert claim_table(tmp_path, "gpu") is None  # nothing recorded in that profile: no table
 
 
 def test_benchmarks_and_run_times_render_from_their_files(tmp_path):
