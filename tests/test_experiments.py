@@ -94,14 +94,15 @@ def test_report_renders_tables_from_csv_and_says_what_is_missing(tmp_path):
 
     figures = tmp_path / "figures"
     figures.mkdir()
-    pd.DataFrame([{"claim": "x holds", "measured": "+1.0%", "holds": True, "profile": "cpu", "device": "cpu",
-                   "seeds": "0 1 2", "commit": "abc"}]).to_csv(figures / "02_verdict_cpu.csv", index=False)
+    pd.DataFrame([{"variant": "sparse_gmp", "val_loss_mean": 2.5, "verdict": "inconclusive", "profile": "cpu",
+                   "device": "cpu", "seeds": "0 1 2", "commit": "abc"}]).to_csv(figures / "02_charlm_cpu.csv",
+                                                                                 index=False)
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\nrest\n")
     main(["--readme", str(readme), "--fig-dir", str(figures)])
     text = readme.read_text()
-    assert "| x holds | +1.0% | True |" in text and "commit abc" in text and "\nold\n" not in text
-    assert "01_verdict_cpu.csv` missing" in text and text.endswith("rest\n")
+    assert "| sparse_gmp | 2.5 | inconclusive |" in text and "commit abc" in text and "\nold\n" not in text
+    assert "01_charlm_summary_cpu.csv` missing" in text and text.endswith("rest\n")
 
 
 def test_git_commit_can_be_named_for_a_copy_without_git(monkeypatch):
