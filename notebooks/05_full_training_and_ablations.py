@@ -58,9 +58,18 @@ import seaborn as sns
 
 from resonance_lib.claims import measure, record_claims
 from resonance_lib.data import prepare
-from resonance_lib.experiments import Variant, matched_variants, paired_differences, run_grid, summarize
+from resonance_lib.compute import equal_compute_variants, flops_per_token, measure_throughput
+from resonance_lib.experiments import (
+    Variant,
+    matched_variants,
+    paired_differences,
+    run_grid,
+    summarize,
+    tune_learning_rates,
+    with_learning_rates,
+)
 from resonance_lib.findings import what_we_found
-from resonance_lib.model import Block, ResonanceConfig, build_block, config_params
+from resonance_lib.model import Block, ResonanceConfig, ResonanceLM, build_block, config_params
 from resonance_lib.plots import Stamp, arm_palette, cost_quality, forest, loss_curves, read_table, save_figure, save_table
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
@@ -72,7 +81,8 @@ ALL_SECTIONS = ("nanogpt", "char", "word")
 sections = ALL_SECTIONS if SECTIONS is None else tuple(SECTIONS)
 if not set(sections) <= set(ALL_SECTIONS):
     raise ValueError(f"SECTIONS={SECTIONS!r}: allowed values are {list(ALL_SECTIONS)} (or None for all)")
-run = start(PROFILE, SEEDS or pick(PROFILE, smoke=[0, 1], cpu=[0, 1, 2], gpu=[0, 1, 2]), DEVICE, FIG_DIR, DATA_DIR)
+run = start(PROFILE, SEEDS or pick(PROFILE, smoke=[0, 1], cpu=[0, 1, 2], gpu=[0, 1, 2], full=[0, 1, 2, 3, 4, 5]),
+            DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
 print("sections:", sections)
 
@@ -85,6 +95,7 @@ model_size = pick(
     PROFILE,
     smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0),
     cpu=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0),
+    full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0),
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
 )
 train_cfg = TrainConfig(
@@ -93,11 +104,12 @@ train_cfg = TrainConfig(
         PROFILE,
         smoke=dict(max_iters=30, batch_size=8, eval_interval=15, eval_iters=2, warmup_iters=5),
         cpu=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
+        full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
         gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100),
     ),
 )
 published = pick(PROFILE, smoke=("CPU baby GPT (a larger model)", 1.88), cpu=("CPU baby GPT", 1.88),
-                 gpu=("GPU shakespeare_char", 1.4697))
+                 full=("CPU baby GPT", 1.88), gpu=("GPU shakespeare_char", 1.4697))
 baseline = ResonanceConfig(vocab_size=data.vocab_size, **model_size)
 print(baseline)
 print(f"{config_params(baseline):,} parameters")
@@ -152,56 +164,80 @@ else:
     print(f"{baseline_runs_file.name} not in {FIG_DIR}: run the notebook with the nanogpt section first")
 
 # %% [markdown] tags=[]
-# ## Part 2: the ablation
+# ## Part 2: the ablation, under the protocol
 #
-# **Design.** One grid per text level, each arm trained on the same batches for the same steps with the
-# same seeds:
+# **Arms.** One grid per text level:
 #
 # - `baseline` — the model above, every switch off;
 # - each component alone, made by `matched_variants`: the config switch from `SWITCHES`, then the FFN
-#   width adjusted by `match_params` until the parameter count is within ±2% of the baseline's (the
+#   width adjusted by `match_params` until the usable parameter count is within ±2% of the baseline's (the
 #   sparse arm keeps the baseline's architecture and adds the prune/revive sparsifier, so its *dense*
 #   count matches; 73% of its prunable weights are zero by the end);
 # - `everything` — every component at once (`COMBINED["everything"]`): delta residual ($d_v = 1$), phase
-#   attention, prime encoder, memory, pre-manifest head, prime FFN mask and resonance sparsity. The
-#   attention switch takes one value, so halting attention (the other choice) is not in it, and the phases
-#   start random.
+#   attention, prime encoder, memory, pre-manifest head, prime FFN mask and resonance sparsity (halting
+#   attention is the other value of the attention switch, so it is not in it; phases start random);
+# - **controls**: `write_dv1`/`write_dv4`, the delta residual without its erase term ($X + \beta k v^\top$),
+#   which isolates what erasing adds; `dense_small`, a dense model with as many usable weights as the
+#   73%-sparse arm has nonzero ones (narrower layers: the one arm whose width changes).
 #
 # Phonetic phases need words to rhyme, so `phase_phonetic` runs only on the word level.
 #
-# How one switch reaches the model: `build_block` takes each part from the registry by the config's names,
-# and `Block` only calls the parts it was given —
-# $x \leftarrow r_1(x, \text{attn}(\text{LN}(h)))$, $x \leftarrow r_2(x, \text{MLP}(\text{LN}(h)))$ with $r$ the
-# residual rule (addition, or the delta update) and $h$ what the state reader returns (the stream itself,
-# or the read-out of the delta residual's $d \times d_v$ state):
+# **Protocol.** (1) Every arm, baseline included, gets the same learning-rate sweep (multiples of the
+# baseline's rate) on tuning seeds at the full run length; its best rate is then used on fresh evaluation
+# seeds. (2) The training throughput of every arm is timed interleaved in one process, and its FLOPs per
+# token counted. (3) Every arm trains the same steps on the evaluation seeds (*equal steps*); (4) every arm
+# below 0.8× the baseline's throughput also trains the steps that fit in the baseline's time, with its own full
+# schedule (*equal compute*, named `<arm>@compute`). In the `cpu` and `smoke` profiles the sweep is cut to one
+# rate and the runs are short: those results are exploratory. How one switch reaches the model —
+# `build_block` takes each part from the registry by the config's names, and `Block` only calls the parts it
+# was given, $x \leftarrow r_1(x, \text{attn}(\text{LN}(h)))$, $x \leftarrow r_2(x, \text{MLP}(\text{LN}(h)))$
+# with $r$ the residual rule and $h$ what the state reader returns:
 
 # %% tags=[]
 show_source(build_block, "return Block(", "bias=config.bias)")
 show_source(Block.forward);
-#
-# **Settings.** The ablation is shorter than part 1 to keep the grid (about 12 arms × 2 levels × 3
-# seeds) within the profile's budget: in the `cpu` profile the baby model for 200 steps, in the `gpu`
-# profile the shakespeare_char model (batch 32) for 250 steps — both far from convergence, so the
-# verdicts are about the early training an ablation at this budget can see. A component that only pays
-# off late would be missed here; notebooks 01–04 run each component longer.
 
 # %% tags=[]
 components = ["delta_dv1", "delta_dv4", "sparse_resonance", "phase_random", "phase_phonetic", "prime_encoder",
               "halting_attention", "memory", "premanifest_head", "prime_ffn_mask", "everything"]
+controls = ["write_dv1", "write_dv4", "dense_small"]
 ablation_cfg = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     cpu=dict(max_iters=200, batch_size=12, eval_interval=100, eval_iters=20, warmup_iters=20),
+    full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=250, batch_size=32, eval_interval=125, eval_iters=20, warmup_iters=25)))
-word_vocab = pick(PROFILE, smoke=500, cpu=2000, gpu=8000)
+tuning_seeds = pick(PROFILE, smoke=[100], cpu=[100], full=[100], gpu=[100])  # never evaluation seeds
+multipliers = pick(PROFILE, smoke=(1.0, 2.0), cpu=(1.0,), full=(0.5, 1.0, 2.0, 4.0), gpu=(1.0,))
+timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), cpu=dict(steps=10, warmup=3, repeats=3),
+              full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))
+word_vocab = pick(PROFILE, smoke=500, cpu=2000, full=2000, gpu=8000)
 
 
 def ablate(level):
     corpus = data if level == "char" else prepare("tinyshakespeare", "word", max_vocab=word_vocab, data_dirs=data_dirs)
-    names = [c for c in components if not (level == "char" and c == "phase_phonetic")]
+    names = [c for c in components + controls if not (level == "char" and c == "phase_phonetic")]
     base = ResonanceConfig(vocab_size=corpus.vocab_size, **model_size)
-    runs = run_grid(matched_variants(base, names), seeds, corpus, ablation_cfg, cache_dir=run.cache_dir).assign(
-        level=level)
+    variants = matched_variants(base, names)
+    if len(multipliers) > 1:  # (1) the same sweep for every arm
+        sweep, chosen = tune_learning_rates(variants, tuning_seeds, corpus, ablation_cfg, multipliers,
+                                            cache_dir=run.cache_dir)
+    else:
+        sweep, chosen = pd.DataFrame(), {v.name: ablation_cfg.learning_rate for v in variants}
+    tuned = with_learning_rates(variants, chosen, ablation_cfg)
+    speed = measure_throughput(tuned, corpus, ablation_cfg, **timing)  # (2) interleaved, one thread
+    vocab = getattr(corpus.tokenizer, "itos", None)
+    costs = speed.groupby("variant", sort=False).agg(tokens_per_s=("tokens_per_s", "median"),
+                                                     throughput_ratio=("ratio", "first")).reset_index()
+    costs["flops_per_token"] = [flops_per_token(ResonanceLM(v.config, vocab=vocab), corpus, ablation_cfg.batch_size)
+                                for v in tuned]
+    costs["learning_rate"] = costs["variant"].map(chosen)
+    costs["usable_params"] = [config_params(v.config) for v in tuned]
+    ratios = dict(zip(costs["variant"], costs["throughput_ratio"], strict=True))
+    arms = tuned + equal_compute_variants(tuned, ratios, ablation_cfg.max_iters)  # (3) and (4)
+    runs = run_grid(arms, seeds, corpus, ablation_cfg, cache_dir=run.cache_dir).assign(level=level)
     save_table(runs, f"05_runs_{level}_{PROFILE}", FIG_DIR, stamp)
+    save_table(costs.assign(level=level), f"05_costs_{level}_{PROFILE}", FIG_DIR, stamp)
+    save_table(sweep.assign(level=level), f"05_lr_sweep_{level}_{PROFILE}", FIG_DIR, stamp)
     return runs
 
 
@@ -249,40 +285,77 @@ summary[["level", "variant", "params", "val_loss_mean", "ci_low", "ci_high", "de
          "verdict", "tokens_per_s", "throughput_vs_baseline", "infer_tokens_per_s", "infer_vs_baseline"]].round(4)
 
 # %% [markdown] tags=[]
-# ### Every arm under the protocol's rule
+# ### Every comparison under the protocol's rule
 #
-# The summary's intervals are per arm. For the verdicts, each level's arms form one family: simultaneous 95%
-# intervals (Bonferroni over the family), Holm-adjusted p-values, and the rule with the 0.02-nat margin —
-# *better* / *worse* when the interval lies beyond ∓0.02, *equivalent* when inside ±0.02, else
-# *inconclusive*.
+# The summary's intervals are per arm. For the verdicts, each level's comparisons form one family: every arm
+# against the baseline at equal steps, every slow arm's `@compute` copy against the baseline at equal compute,
+# and the controls (each delta residual against its write-only control, the sparse arm against the small dense
+# model). Simultaneous 95% intervals (Bonferroni over the family), Holm-adjusted p-values, and the rule with
+# the 0.02-nat margin — *better* / *worse* when the interval lies beyond ∓0.02, *equivalent* inside ±0.02,
+# else *inconclusive*. Cost columns come from the interleaved timing and the FLOP count of part 2.
 
 # %% tags=[]
+costs = pd.concat([read_table(Path(FIG_DIR) / f"05_costs_{level}_{PROFILE}.csv") for level in levels],
+                  ignore_index=True)
+control_pairs = [("delta_dv1", "write_dv1"), ("delta_dv4", "write_dv4"), ("sparse_resonance", "dense_small")]
 arms = []
 for level in levels:
     level_runs = all_runs[all_runs["level"] == level]
-    names = [v for v in level_runs["variant"].unique() if v != "baseline"]
-    for name in names:
-        differences, n_failed = paired_differences(level_runs, name)
-        arms.append({"level": level, "variant": name, "n_failed": n_failed,
-                     **compare(differences, margin=0.02, family_size=len(names))})
+    present = set(level_runs["variant"])
+    pairs = [(name, "baseline") for name in level_runs["variant"].unique() if name != "baseline"]
+    pairs += [(arm, ref) for arm, ref in control_pairs if {arm, ref} <= present]
+    for name, reference in pairs:
+        differences, n_failed = paired_differences(level_runs, name, reference)
+        arms.append({"level": level, "variant": name, "reference": reference,
+                     "arm": name.removesuffix("@compute"),
+                     "comparison": "equal_compute" if name.endswith("@compute") else "equal_steps",
+                     "n_failed": n_failed, **compare(differences, margin=0.02, family_size=len(pairs))})
 arms = pd.DataFrame(arms)
 arms["p_holm"] = arms.groupby("level")["p_value"].transform(
     lambda p: pd.Series(holm(p.fillna(1.0).tolist()), index=p.index))
-arms = arms.merge(summary[["level", "variant", "throughput_vs_baseline", "tokens_per_s"]], on=["level", "variant"])
+arms = arms.merge(costs[["level", "variant", "learning_rate", "throughput_ratio", "flops_per_token"]].rename(
+    columns={"variant": "arm"}), on=["level", "arm"], how="left")
 save_table(arms, f"05_arms_{PROFILE}", FIG_DIR, stamp)
-arms[["level", "variant", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict",
-      "throughput_vs_baseline"]].round(4)
+arms[["level", "variant", "reference", "comparison", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict",
+      "learning_rate", "throughput_ratio", "flops_per_token"]].round(4)
+
+# %% [markdown] tags=[]
+# ### The learning-rate sweep
+#
+# Final validation loss of each arm at each rate of the sweep (tuning seeds only); the chosen rate is the
+# lowest point of each line. In a profile with a single rate there is no sweep to show.
+
+# %% tags=[]
+sweeps = [Path(FIG_DIR) / f"05_lr_sweep_{level}_{PROFILE}.csv" for level in levels]
+sweep = pd.concat([read_table(p) for p in sweeps if p.exists()], ignore_index=True) if any(
+    p.exists() for p in sweeps) else pd.DataFrame()
+if len(sweep) and "learning_rate" in sweep:
+    palette = arm_palette(summary["variant"])
+    fig, axes = plt.subplots(1, len(levels), figsize=(7 * len(levels), 4.5), squeeze=False)
+    for ax, level in zip(axes[0], levels, strict=True):
+        sns.lineplot(data=sweep[sweep["level"] == level], x="learning_rate", y="val_loss_mean", hue="variant",
+                     palette=palette, marker="o", ax=ax, legend=level == levels[-1])
+        ax.set(xscale="log", xlabel="peak learning rate (log)", ylabel="final validation cross-entropy (nats)",
+               title=f"{level} level (tuning seeds {tuning_seeds})")
+    sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+    save_figure(fig, sweep, f"05_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="learning-rate sweep, every arm")
+else:
+    print(f"one learning rate in the {PROFILE} profile ({ablation_cfg.learning_rate:g}): no sweep")
 
 # %% tags=[]
 palette = arm_palette(summary["variant"])  # one colour per arm in every panel below
 fig, axes = plt.subplots(1, len(levels), figsize=(6.5 * len(levels), 0.42 * arms["variant"].nunique() + 2),
                          squeeze=False)
 for ax, level in zip(axes[0], levels, strict=True):
-    forest(arms[arms["level"] == level], ax=ax, margin=0.02, palette=palette,
-           label="Δ final val loss vs baseline (nats; simultaneous 95% CI)")
+    rows = arms[arms["level"] == level].assign(
+        variant=lambda t: [v if r == "baseline" else f"{v} − {r}" for v, r in zip(t["variant"], t["reference"],
+                                                                                   strict=True)])
+    forest(rows, ax=ax, margin=0.02, palette=arm_palette(rows["variant"]),
+           label="Δ final val loss vs its reference (nats; simultaneous 95% CI)")
     ax.set_title(f"{level} level")
     ax.legend(loc="lower right", fontsize=7)
-save_figure(fig, arms, f"05_forest_{PROFILE}", FIG_DIR, stamp, title="each arm − baseline, paired by seed")
+save_figure(fig, arms, f"05_forest_{PROFILE}", FIG_DIR, stamp,
+            title="each arm − baseline (and each control comparison), paired by seed")
 
 # %% tags=[]
 fig, axes = plt.subplots(1, len(levels), figsize=(7 * len(levels), 4.5), squeeze=False)
@@ -318,26 +391,43 @@ save_figure(fig, summary, f"05_cost_quality_{PROFILE}", FIG_DIR, stamp, title="c
 # family with the 0.02-nat margin.
 
 # %% tags=[]
-claims = record_claims([measure("everything_beats_baseline", all_runs[all_runs["level"] == level], "everything",
-                                label=f"{level} level") for level in levels], "05", stamp, FIG_DIR)
+measurements = []
+for level in levels:
+    level_runs = all_runs[all_runs["level"] == level]
+    measurements.append(measure("everything_beats_baseline", level_runs, "everything", label=f"{level} level"))
+    if "everything@compute" in set(level_runs["variant"]):
+        measurements.append(measure("everything_beats_baseline", level_runs, "everything@compute",
+                                    comparison="equal_compute", label=f"{level} level"))
+claims = record_claims(measurements, "05", stamp, FIG_DIR)
 claims[["claim_id", "label", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "power", "verdict",
         "supports"]].round(4)
 
 # %% tags=[]
 facts = []
 for level in levels:
-    rows = arms[arms["level"] == level]
-    by_verdict = {v: ", ".join(f"{r.variant} ({r.estimate:+.3f}, {r.throughput_vs_baseline:.2f}×)"
-                               for r in rows[rows["verdict"] == v].itertuples())
-                  for v in ("better", "worse", "equivalent", "inconclusive")}
-    facts.append(f"{level} level, every arm against the baseline (Δ nats, training throughput): "
-                 + "; ".join(f"{v}: {names}" for v, names in by_verdict.items() if names) + ".")
+    rows = arms[(arms["level"] == level) & (arms["reference"] == "baseline")]
+    for comparison in ("equal_steps", "equal_compute"):
+        chosen_rows = rows[rows["comparison"] == comparison]
+        by_verdict = {v: ", ".join(f"{r.arm} ({r.estimate:+.3f}, {r.throughput_ratio:.2f}×)"
+                                   for r in chosen_rows[chosen_rows["verdict"] == v].itertuples())
+                      for v in ("better", "worse", "equivalent", "inconclusive")}
+        if len(chosen_rows):
+            facts.append(f"{level} level at {comparison.replace('_', ' ')}, against the baseline (Δ nats, training "
+                         "throughput): " + "; ".join(f"{v}: {names}" for v, names in by_verdict.items() if names) + ".")
+    controls_rows = arms[(arms["level"] == level) & (arms["reference"] != "baseline")]
+    if len(controls_rows):
+        facts.append(f"{level} level, controls: " + "; ".join(
+            f"{r.variant} − {r.reference} {r.estimate:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] ({r.verdict})"
+            for r in controls_rows.itertuples()) + ".")
+    level_costs = costs[costs["level"] == level]
+    facts.append(f"{level} level, learning rate chosen by the sweep: " + ", ".join(
+        f"{r.variant} {r.learning_rate:g}" for r in level_costs.itertuples()) + ".")
 if baseline_runs_file.exists():
     facts.append(f"The baseline's best validation loss over {len(best)} seeds, {mean:.4f} [{low:.4f}, {high:.4f}] "
                  f"after {runs['step'].max()} steps, {verdict} nanoGPT's published {published[1]} ({published[0]}).")
-what_we_found(claims, stamp, facts=facts, caveats=[
-    f"Run length: the ablation trains {ablation_cfg.max_iters} steps, far from convergence (part 1's baseline runs "
-    f"{train_cfg.max_iters}); an arm that pays off only late would be missed.",
-    "Equal steps only, one learning rate for every arm: slower arms (throughput above) get more compute per step "
-    "and no arm was tuned; comparisons at equal compute and with tuned rates are not part of this run.",
-]);
+caveats = [f"Run length: the ablation trains {ablation_cfg.max_iters} steps (part 1's baseline runs "
+           f"{train_cfg.max_iters}); an arm that pays off only later would be missed."]
+if len(multipliers) == 1:
+    caveats.append(f"No learning-rate sweep in the {PROFILE} profile: every arm trains at {ablation_cfg.learning_rate:g}, "
+                   "tuned for none of them.")
+what_we_found(claims, stamp, facts=facts, caveats=caveats);
