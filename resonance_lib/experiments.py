@@ -295,11 +295,20 @@ def _fingerprint_data(data) -> str:
     return digest.hexdigest()
 
 
+# The modules a training run executes. Their source is the "code version" of a cached run; the modules that
+# only analyse, plot, report or orchestrate (stats, claims, findings, plots, report, notebooks, session, source,
+# compute, profiles, provenance) are left out, so editing them keeps finished runs valid.
+TRAINING_MODULES = ("attention", "checks", "component", "components", "data", "delta", "experiments", "halting",
+                    "memory", "model", "phase", "premanifest", "prime", "sparsity", "train")
+
+
 def code_version() -> str:
-    """A hash of the library's source files: any change to resonance_lib gives new cache keys."""
+    """A hash of the source of the modules a training run executes (``TRAINING_MODULES``): a change to any of
+    them gives new cache keys."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + path.read_bytes())
+    folder = Path(__file__).parent
+    for name in TRAINING_MODULES:
+        digest.update(name.encode() + (folder / f"{name}.py").read_bytes())
     return digest.hexdigest()[:16]
 
 
