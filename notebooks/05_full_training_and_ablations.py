@@ -292,7 +292,9 @@ summary[["level", "variant", "params", "val_loss_mean", "ci_low", "ci_high", "de
 # and the controls (each delta residual against its write-only control, the sparse arm against the small dense
 # model). Simultaneous 95% intervals (Bonferroni over the family), Holm-adjusted p-values, and the rule with
 # the 0.02-nat margin — *better* / *worse* when the interval lies beyond ∓0.02, *equivalent* inside ±0.02,
-# else *inconclusive*. Cost columns come from the interleaved timing and the FLOP count of part 2.
+# else *inconclusive*. The metric is the final model's cross-entropy on the whole held-out test split (the 5%
+# of tinyshakespeare before nanoGPT's validation 10%, read only here); the learning rates were chosen on the
+# whole validation split. Cost columns come from the interleaved timing and the FLOP count of part 2.
 
 # %% tags=[]
 costs = pd.concat([read_table(Path(FIG_DIR) / f"05_costs_{level}_{PROFILE}.csv") for level in levels],
@@ -333,9 +335,9 @@ if len(sweep) and "learning_rate" in sweep:
     palette = arm_palette(summary["variant"])
     fig, axes = plt.subplots(1, len(levels), figsize=(7 * len(levels), 4.5), squeeze=False)
     for ax, level in zip(axes[0], levels, strict=True):
-        sns.lineplot(data=sweep[sweep["level"] == level], x="learning_rate", y="val_loss_mean", hue="variant",
+        sns.lineplot(data=sweep[sweep["level"] == level], x="learning_rate", y="final_val_loss_mean", hue="variant",
                      palette=palette, marker="o", ax=ax, legend=level == levels[-1])
-        ax.set(xscale="log", xlabel="peak learning rate (log)", ylabel="final validation cross-entropy (nats)",
+        ax.set(xscale="log", xlabel="peak learning rate (log)", ylabel="validation cross-entropy, whole split (nats)",
                title=f"{level} level (tuning seeds {tuning_seeds})")
     sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
     save_figure(fig, sweep, f"05_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="learning-rate sweep, every arm")

@@ -32,7 +32,7 @@ class Claim:
     source: str  # the document that makes the claim
     words: str  # the source's words
     number: str  # the source's number, as stated ("" when it gives none)
-    metric: str  # what we measure: a column of the runs, e.g. "val_loss"
+    metric: str  # what we measure: a column of the runs, e.g. "test_loss" (whole held-out split, final model)
     lower_is_better: bool
     margin: float  # the practical threshold, in the metric's units, declared before the numbers
     notebook: str
@@ -56,14 +56,14 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in [
           "val_acc", False, 0.02, "01"),
     Claim("ddl_scalar_lm", "Deep Delta Learning (arXiv 2601.00417)",
           "the scalar (d_v = 1) delta residual lowers validation loss",
-          "−0.0061 (124M) / −0.0014 (353M) nats, FineWeb-Edu, one run each", "val_loss", True, 0.005, "01",
+          "−0.0061 (124M) / −0.0014 (353M) nats, FineWeb-Edu, one run each", "test_loss", True, 0.005, "01",
           claimed_improvement=0.0061),
     Claim("ddl_dv4_lm", "Deep Delta Learning (arXiv 2601.00417)",
           "the expanded-state (d_v = 4) delta residual lowers validation loss",
-          "−0.0244 (124M) / −0.0295 (353M) nats, FineWeb-Edu, one run each", "val_loss", True, 0.005, "01",
+          "−0.0244 (124M) / −0.0295 (353M) nats, FineWeb-Edu, one run each", "test_loss", True, 0.005, "01",
           claimed_improvement=0.0244),
     Claim("prune_revive_minimal_loss", "ResonanceTransformer READMEs",
-          "stable ~70–75% sparsity with minimal performance degradation", "~73% sparsity", "val_loss", True,
+          "stable ~70–75% sparsity with minimal performance degradation", "~73% sparsity", "test_loss", True,
           LM_MARGIN, "02", asserts="not worse"),
     Claim("advanced_modes_beat_base", "ResonanceTransformer READMEs",
           "all advanced modes (wave, twist, etch memory, curvature) lower the toy loss of base resonance",
@@ -74,19 +74,19 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in [
           "val_acc", False, 0.013, "02", asserts="not worse"),
     Claim("phase_beats_standard", "The Resonance Transformer README",
           "phase-coded attention is \"60% smarter\" than a standard transformer",
-          "validation perplexity 63.88 vs 148.90 (126M, one run each)", "val_loss", True, LM_MARGIN, "03",
+          "validation perplexity 63.88 vs 148.90 (126M, one run each)", "test_loss", True, LM_MARGIN, "03",
           claimed_improvement=-_ln_ratio(63.88, 148.90)),
     Claim("phonetic_beats_random", "The Resonance Transformer README",
           "phases initialised from CMU rhyme groups beat random phases", "perplexity 63.17 vs 63.88",
-          "val_loss", True, 0.005, "03", claimed_improvement=-_ln_ratio(63.17, 63.88)),
+          "test_loss", True, 0.005, "03", claimed_improvement=-_ln_ratio(63.17, 63.88)),
     Claim("smaller_phonetic_matches_standard", "The Resonance Transformer README",
-          "a smaller phonetic model matches a larger standard one", "", "val_loss", True, LM_MARGIN, "03",
+          "a smaller phonetic model matches a larger standard one", "", "test_loss", True, LM_MARGIN, "03",
           asserts="not worse"),
     Claim("prime_model_beats_baseline", "Semantic Resonance LM implementation plan",
           "the prime-subspace model (encoder, halting attention, memory, pre-manifest head, prime mask) beats a "
-          "same-size baseline", "", "val_loss", True, LM_MARGIN, "04"),
+          "same-size baseline", "", "test_loss", True, LM_MARGIN, "04"),
     Claim("everything_beats_baseline", "all of the sources",
-          "every resonance component together beats a matched baseline", "", "val_loss", True, LM_MARGIN, "05"),
+          "every resonance component together beats a matched baseline", "", "test_loss", True, LM_MARGIN, "05"),
 ]}
 
 

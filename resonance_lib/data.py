@@ -42,7 +42,7 @@ class CorpusSpec:
     """Where a corpus lives: one file per split under ``<dir>/<name>/``."""
 
     name: str
-    files: dict[str, str]  # split -> file name; a single "all" file is split 90/10 like nanoGPT
+    files: dict[str, str]  # split -> file name; a single "all" file is split 85/5/10 (see load_corpus)
     url: str | None = None  # canonical download URL for an "all" file
     hf_config: str | None = None  # datasets.load_dataset("Salesforce/wikitext", hf_config)
     sizes: dict[str, int] | None = None  # split -> bytes of the downloaded file, checked after download
@@ -58,10 +58,12 @@ CORPORA: dict[str, CorpusSpec] = {
         sha256={"all": "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"},
     ),
     "wikitext-2": CorpusSpec(
-        "wikitext-2", {"train": "train.txt", "val": "validation.txt"}, hf_config="wikitext-2-raw-v1"
+        "wikitext-2", {"train": "train.txt", "val": "validation.txt", "test": "test.txt"},
+        hf_config="wikitext-2-raw-v1"
     ),
     "wikitext-103": CorpusSpec(
-        "wikitext-103", {"train": "train.txt", "val": "validation.txt"}, hf_config="wikitext-103-raw-v1"
+        "wikitext-103", {"train": "train.txt", "val": "validation.txt", "test": "test.txt"},
+        hf_config="wikitext-103-raw-v1"
     ),
 }
 
@@ -75,6 +77,7 @@ class Corpus:
     name: str
     train: str
     val: str
+    test: str = ""  # held out: read once, for the reported number after every choice was made on val
 
 
 def search_dirs(data_dirs: list[str | Path] | None = None) -> list[Path]:
@@ -144,7 +147,7 @@ def download_file(url: str, dest: Path, size: int | None = None, sha256: str | N
 def _download_wikitext(spec: CorpusSpec, dest_dir: Path) -> None:
     from datasets import load_dataset  # heavy import, only when needed
 
-    splits = {"train": "train", "val": "validation"}
+    splits = {"train": "train", "val": "validation", "test": "test"}
     ds = load_dataset("Salesforce/wikitext", spec.hf_config)  # datasets checks what the hub sends
     texts = {split: "".join(ds[hf_split]["text"]) for split, hf_split in splits.items()}
     empty = [split for split, text in texts.items() if not text.strip()]
@@ -198,15 +201,17 @@ def corpus_dir(name: str, data_dirs: list[str | Path] | None = None, download: b
 
 def load_corpus(name: str, data_dirs: list[str | Path] | None = None, download: bool = True,
                 url: str | None = None) -> Corpus:
-    """Train and validation text of corpus ``name``; a single file is split first 90% / last 10%."""
+    """Train, validation and test text of corpus ``name``. A single file is split as nanoGPT splits it — the
+    last 10% is validation, so validation numbers stay comparable with nanoGPT's — and the 5% just before it is
+    held out as the test split: train = the first 85%, test = the next 5%, val = the last 10%."""
     spec = CORPORA.get(name)
     directory = corpus_dir(name, data_dirs, download=download, url=url)
     if "all" in spec.files:
         text = read_corpus_file(directory / spec.files["all"])
-        n = int(0.9 * len(text))
-        return Corpus(name, text[:n], text[n:])
+        n_train, n_val = int(0.85 * len(text)), int(0.9 * len(text))
+        return Corpus(name, text[:n_train], text[n_val:], text[n_train:n_val])
     read = {split: read_corpus_file(directory / f) for split, f in spec.files.items()}
-    return Corpus(name, read["train"], read["val"])
+    return Corpus(name, read["train"], read["val"], read.get("test", ""))
 
 
 def read_corpus_file(path: Path) -> str:
@@ -309,19 +314,26 @@ def load_tokenizer(path: str | Path) -> CharTokenizer | WordTokenizer:
 # ----------------------------------------------------------------------------- batches
 
 
-def check_split(split: str, block_size: int | None = None, needed: int | None = None) -> None:
-    """The checks every batch source makes: a known split, and a block long enough for the task."""
-    if split not in ("train", "val"):
-        raise ValueError(f"split={split!r}; allowed: 'train', 'val'")
+def check_split(split: str, block_size: int | None = None, needed: int | None = None,
+                splits: tuple[str, ...] = ("train", "val", "test")) -> None:
+    """The checks every batch source makes: a split it has, and a block long enough for the task."""
+    if split not in splits:
+        raise ValueError(f"split={split!r}; allowed: {', '.join(repr(s) for s in splits)}")
     if block_size is not None and needed is not None and block_size < needed:
         raise ValueError(f"block_size={block_size} is shorter than this task's {needed}")
 
 
 class TokenData:
-    """Train/val token streams and random-window batch sampling (nanoGPT's ``get_batch``)."""
+    """Train/val/test token streams and random-window batch sampling (nanoGPT's ``get_batch``)."""
 
-    def __init__(self, train: torch.Tensor, val: torch.Tensor, tokenizer):
+    def __init__(self, train: torch.Tensor, val: torch.Tensor, tokenizer, test: torch.Tensor | None = None):
         self.train, self.val, self.tokenizer = train, val, tokenizer
+        self.test = test if test is not None else torch.zeros(0, dtype=torch.long)
+
+    def split(self, split: str) -> torch.Tensor:
+        """The whole token stream of ``split``."""
+        check_split(split)
+        return {"train": self.train, "val": self.val, "test": self.test}[split]
 
     @property
     def vocab_size(self) -> int:
@@ -330,8 +342,7 @@ class TokenData:
     def get_batch(self, split: str, batch_size: int, block_size: int,
                   generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
         """``x[b] = tokens[i_b : i_b+T]``, ``y[b] = tokens[i_b+1 : i_b+T+1]``, ``i_b`` uniform."""
-        check_split(split)
-        data = self.train if split == "train" else self.val
+        data = self.split(split)
         if len(data) <= block_size:
             raise ValueError(f"block_size={block_size} needs more than {len(data)} {split} tokens")
         ix = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
@@ -346,13 +357,13 @@ def prepare(corpus: str = "tinyshakespeare", tokenizer: str = "char", max_vocab:
     """Load ``corpus``, fit a tokenizer on its training split and encode both splits."""
     text = load_corpus(corpus, data_dirs, download=download)
     if tokenizer == "char":
-        tok = CharTokenizer.fit(text.train + text.val)  # nanoGPT builds the vocabulary on all text
+        tok = CharTokenizer.fit(text.train + text.test + text.val)  # nanoGPT builds the vocabulary on all text
     elif tokenizer == "word":
         tok = WordTokenizer.fit(text.train, max_vocab=max_vocab)
     else:
         raise ValueError(f"tokenizer={tokenizer!r}; allowed: 'char', 'word'")
     as_tensor = lambda s: torch.tensor(tok.encode(s), dtype=torch.long)  # noqa: E731
-    return TokenData(as_tensor(text.train), as_tensor(text.val), tok)
+    return TokenData(as_tensor(text.train), as_tensor(text.val), tok, as_tensor(text.test))
 
 
 # ----------------------------------------------------------------------------- toy task
@@ -377,7 +388,8 @@ class SequenceReconstruction:
         self.vocab_size = vocab_size
         self.block_size = 2 * seq_len if mode == "copy" else seq_len
         self._streams = {"train": torch.Generator().manual_seed(seed),
-                         "val": torch.Generator().manual_seed(seed + 1)}
+                         "val": torch.Generator().manual_seed(seed + 1),
+                         "test": torch.Generator().manual_seed(seed + 2)}
 
     def get_batch(self, split: str, batch_size: int, block_size: int | None = None,
                   generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
@@ -412,7 +424,8 @@ class KeyValueOverwrite:
         self.vocab_size = n_keys + n_values + 1
         self.block_size = 2 * n_pairs + 2
         self._streams = {"train": torch.Generator().manual_seed(seed),
-                         "val": torch.Generator().manual_seed(seed + 1)}
+                         "val": torch.Generator().manual_seed(seed + 1),
+                         "test": torch.Generator().manual_seed(seed + 2)}
 
     def sample(self, batch_size: int, generator: torch.Generator):
         """Keys (B, n), values (B, n), query (B,), answer token (B,), and whether q was overwritten (B,)."""
@@ -481,7 +494,7 @@ class MNISTPatches:
 
     def get_batch(self, split: str, batch_size: int, block_size: int | None = None,
                   generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
-        check_split(split)
+        check_split(split, splits=tuple(self.splits))
         images, labels = self.splits[split]
         ix = torch.randint(len(labels), (batch_size,), generator=generator)
         return images[ix].to(device), labels[ix].to(device)

@@ -28,7 +28,15 @@ from .model import ResonanceConfig, ResonanceLM, config_params, count_params, ma
 from .provenance import device_name, git_commit
 from .sparsity import sparsify
 from .stats import LM_MARGIN, decide, t_interval
-from .train import Callback, NonFiniteLossError, TrainConfig, resolve_device, stream_seed, train
+from .train import (
+    Callback,
+    NonFiniteLossError,
+    TrainConfig,
+    evaluate_split,
+    resolve_device,
+    stream_seed,
+    train,
+)
 
 
 @dataclass
@@ -228,12 +236,29 @@ def execute_run(spec: RunSpec, threads: int | None = None) -> RunResult:
     history["params"] = count_params(model)
     history["nonzero_params"] = sum(int((p != 0).sum()) for p in model.parameters())
     history["infer_tokens_per_s"] = inference_tokens_per_s(model, spec.data, cfg.batch_size, device)
+    for name, value in final_metrics(model, spec.data, cfg.batch_size, device).items():
+        history.loc[history.index[-1], name] = value  # the trained model's, on its last row
     history["device"] = device_name(device)
     history["commit"] = commit
     history["status"], history["error"] = "ok", ""
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return RunResult(spec.variant.name, spec.seed, history, state, [cb.state_dict() for cb in callbacks],
                      seconds=time.perf_counter() - t0)
+
+
+def final_metrics(model: torch.nn.Module, data, batch_size: int, device) -> dict[str, float]:
+    """The reported numbers of a trained language model, on whole splits (``train.evaluate_split``):
+    ``final_val_loss``/``final_val_acc`` (what choices are made on) and ``test_loss``/``test_acc`` (the held-out
+    split, for the reported number only). Empty for data without whole token streams (toy tasks, MNIST)."""
+    if not hasattr(data, "split") or not hasattr(model, "config"):
+        return {}
+    metrics = {}
+    for split, prefix in (("val", "final_val"), ("test", "test")):
+        tokens = data.split(split)
+        if len(tokens) > 1:
+            result = evaluate_split(model, tokens, batch_size, device)
+            metrics[f"{prefix}_loss"], metrics[f"{prefix}_acc"] = result["loss"], result["acc"]
+    return metrics
 
 
 def rebuild_model(spec: RunSpec, result: RunResult) -> torch.nn.Module:
@@ -472,7 +497,7 @@ def failed_runs(final: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def tune_learning_rates(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
-                        multipliers: Sequence[float] = (0.5, 1.0, 2.0, 4.0), metric: str = "val_loss",
+                        multipliers: Sequence[float] = (0.5, 1.0, 2.0, 4.0), metric: str = "final_val_loss",
                         **grid_options) -> tuple[pd.DataFrame, dict[str, float]]:
     """The protocol's equal tuning budget: every arm, baseline included, trains with each learning rate
     ``m · train_config.learning_rate`` (``min_lr`` scaled alike) on the tuning ``seeds`` for the full run; the
@@ -516,7 +541,7 @@ def with_learning_rates(variants: Sequence[Variant], chosen: dict[str, float], t
                                                     "min_lr": chosen[v.name] * ratio}) for v in variants]
 
 
-def paired_differences(runs: pd.DataFrame, arm: str, baseline: str = "baseline", metric: str = "val_loss"
+def paired_differences(runs: pd.DataFrame, arm: str, baseline: str = "baseline", metric: str = "test_loss"
                        ) -> tuple[list[float], int]:
     """arm − baseline of ``metric`` at each run's last evaluation, one per seed that both finished (in seed
     order), and the number of seeds left out because a run of either failed."""

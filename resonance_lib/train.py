@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from tqdm import tqdm  # the text bar: tqdm.auto warns in kernels without ipywidgets
 
 from .checks import check_bool, check_float, check_int
@@ -197,6 +198,31 @@ def evaluate(model: nn.Module, data, cfg: TrainConfig, device: torch.device, spl
     metrics = {name: total / cfg.eval_iters for name, total in sums.items()}
     metrics["acc"] = correct / max(scored, 1)
     return metrics
+
+
+@torch.no_grad()
+def evaluate_split(model: nn.Module, tokens: torch.Tensor, batch_size: int, device: torch.device | str = "cpu"
+                   ) -> dict[str, float]:
+    """Cross-entropy and next-token accuracy over a *whole* token stream: the consecutive windows
+    ``tokens[i : i+T]`` (targets shifted by one) for i = 0, T, 2T, …, every position scored once;
+    loss = Σ per-token CE / number of scored tokens (the last, shorter window included)."""
+    was_training = model.training
+    model.eval()
+    T, n = model.config.block_size, len(tokens) - 1  # n positions have a target
+    n_full = n // T
+    windows = [(tokens[:n_full * T].view(n_full, T), tokens[1:n_full * T + 1].view(n_full, T))]
+    if n - n_full * T:
+        windows.append((tokens[n_full * T:n][None], tokens[n_full * T + 1:n + 1][None]))
+    total, correct, count = 0.0, 0, 0
+    for xs, ys in windows:
+        for i in range(0, len(xs), batch_size):
+            x, y = xs[i:i + batch_size].to(device), ys[i:i + batch_size].to(device)
+            logits, _ = model(x, y)
+            total += F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), reduction="sum").item()
+            correct += (logits.argmax(-1) == y).sum().item()
+            count += y.numel()
+    model.train(was_training)
+    return {"loss": total / count, "acc": correct / count}
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints

@@ -134,3 +134,23 @@ def test_key_value_overwrite_answers_the_latest_write():
     assert 0.5 < task.overwritten_fraction() < 1.0
     with pytest.raises(ValueError, match="n_pairs=0"):
         KeyValueOverwrite(n_pairs=0)
+
+
+def test_a_single_file_corpus_keeps_nanogpts_validation_split_and_holds_out_a_test_split(tmp_path):
+    from resonance_lib.data import load_corpus, prepare
+
+    folder = tmp_path / "tinyshakespeare"
+    folder.mkdir()
+    text = "".join(chr(ord("a") + i % 26) for i in range(10_000))
+    (folder / "input.txt").write_text(text)
+    corpus = load_corpus("tinyshakespeare", [tmp_path], download=False)
+    assert corpus.val == text[9_000:]  # nanoGPT's last 10%, unchanged
+    assert corpus.test == text[8_500:9_000] and corpus.train == text[:8_500]
+    data = prepare("tinyshakespeare", "char", data_dirs=[tmp_path], download=False)
+    assert len(data.split("test")) == 500 and len(data.split("val")) == 1_000
+    x, y = data.get_batch("test", 2, 8)
+    assert x.shape == (2, 8)
+    import pytest
+
+    with pytest.raises(ValueError, match="split='dev'; allowed: 'train', 'val', 'test'"):
+        data.split("dev")

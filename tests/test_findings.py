@@ -17,14 +17,14 @@ def runs_table(values: dict[str, list[float]], status: dict | None = None) -> pd
     for variant, finals in values.items():
         for seed, final in enumerate(finals):
             rows += [{"variant": variant, "seed": seed, "step": 0, "val_loss": 4.0, "status": "ok"},
-                     {"variant": variant, "seed": seed, "step": 10, "val_loss": final,
+                     {"variant": variant, "seed": seed, "step": 10, "val_loss": final, "test_loss": final,
                       "status": (status or {}).get((variant, seed), "ok")}]
     return pd.DataFrame(rows)
 
 
 def test_paired_differences_take_the_last_evaluation_and_leave_out_failed_seeds():
     runs = runs_table({"baseline": [2.0, 2.1, 2.2], "arm": [1.9, float("nan"), 2.0]})
-    differences, n_failed = paired_differences(runs, "arm")
+    differences, n_failed = paired_differences(runs, "arm", metric="val_loss")
     assert differences == pytest.approx([-0.1, -0.2]) and n_failed == 1
     m = measure("ddl_scalar_lm", runs, "arm", label="char LM")
     assert m.differences == differences and m.n_failed == 1 and m.label == "char LM"

@@ -114,3 +114,21 @@ def test_every_library_module_is_classified_for_the_cache_key():
     library = {p.stem for p in Path(experiments.__file__).parent.glob("*.py")} - {"__init__"}
     assert library == set(experiments.TRAINING_MODULES) | analysis
     assert not set(experiments.TRAINING_MODULES) & analysis
+
+
+def test_a_language_model_run_reports_whole_split_validation_and_test_numbers_on_its_last_row(tmp_path):
+    from resonance_lib.data import prepare
+    from resonance_lib.train import evaluate_split
+
+    folder = tmp_path / "tinyshakespeare"
+    folder.mkdir()
+    (folder / "input.txt").write_text("to be or not to be, that is the question. " * 60)
+    data = prepare("tinyshakespeare", "char", data_dirs=[tmp_path], download=False)
+    config = ResonanceConfig(vocab_size=data.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=16)
+    runs, models = run_grid([Variant("baseline", config)], [0], data, CFG, workers=1, return_models=True,
+                            progress=False)
+    last = runs.iloc[-1]
+    assert runs[["test_loss", "final_val_loss"]].iloc[:-1].isna().all().all()  # only the trained model's row
+    expected = evaluate_split(models["baseline", 0], data.split("test"), CFG.batch_size)
+    assert abs(last["test_loss"] - expected["loss"]) < 1e-6 and abs(last["test_acc"] - expected["acc"]) < 1e-9
+    assert last["final_val_loss"] != last["test_loss"]

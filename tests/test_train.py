@@ -118,3 +118,24 @@ def test_optimizer_groups_skip_norms_biases_and_embeddings():
 def test_bad_train_config(field, value, pattern):
     with pytest.raises(ValueError, match=pattern):
         TrainConfig(**{field: value})
+
+
+def test_evaluate_split_scores_every_position_of_the_stream_once():
+    import torch.nn.functional as F
+
+    from resonance_lib.model import ResonanceConfig, ResonanceLM
+    from resonance_lib.train import evaluate_split
+
+    torch.manual_seed(0)
+    model = ResonanceLM(ResonanceConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=16)).eval()
+    tokens = torch.randint(11, (8 * 5 + 4,))  # five full windows and a shorter last one
+    result = evaluate_split(model, tokens, batch_size=2)
+    total, count = 0.0, 0
+    for start in range(0, len(tokens) - 1, 8):  # the plain form, window by window
+        x = tokens[start:min(start + 8, len(tokens) - 1)][None]
+        y = tokens[start + 1:start + 1 + x.shape[1]][None]
+        logits, _ = model(x, y)
+        total += F.cross_entropy(logits[0], y[0], reduction="sum").item()
+        count += y.numel()
+    assert count == len(tokens) - 1
+    assert abs(result["loss"] - total / count) < 1e-5 and 0 <= result["acc"] <= 1
