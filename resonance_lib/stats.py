@@ -93,3 +93,28 @@ def compare(differences: Sequence[float], margin: float, lower_is_better: bool =
     power = paired_power(claimed_improvement, sd, n, margin, (1 - confidence) / family_size)
     return {"n_seeds": n, "estimate": estimate, "sd": sd, "ci_low": low, "ci_high": high, "p_value": p_value,
             "power": power, "verdict": decide(low, high, margin, lower_is_better, power)}
+
+
+def is_bimodal(values: Sequence[float], solved: float, unsolved: float) -> bool:
+    """True when some runs end at or beyond ``solved`` and the rest at or below ``unsolved`` (with some of each):
+    a mean and a t-interval describe such outcomes badly, so they are counted instead."""
+    values = [float(v) for v in values]
+    high = [v >= solved for v in values]
+    low = [v <= unsolved for v in values]
+    return all(h or lo for h, lo in zip(high, low, strict=True)) and any(high) and any(low)
+
+
+def compare_successes(arm: Sequence[bool], baseline: Sequence[bool], alpha: float = ALPHA) -> dict:
+    """Success counts of two arms paired by seed, and the exact McNemar test: among the seeds where exactly
+    one arm succeeded (b: only the arm, c: only the baseline), b ~ Binomial(b + c, ½) under "no difference";
+    p is the two-sided binomial p-value. Verdict: better / worse when p < ``alpha`` (in the direction of b − c),
+    else inconclusive (an exact test of counts has no margin to be equivalent within)."""
+    if len(arm) != len(baseline) or not arm:
+        raise ValueError(f"arm ({len(arm)}) and baseline ({len(baseline)}) need the same, non-zero number of seeds")
+    b = sum(bool(a) and not bool(r) for a, r in zip(arm, baseline, strict=True))
+    c = sum(bool(r) and not bool(a) for a, r in zip(arm, baseline, strict=True))
+    p_value = float(stats.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
+    verdict = ("better" if b > c else "worse") if p_value < alpha else "inconclusive"
+    return {"n_seeds": len(arm), "arm_successes": int(sum(map(bool, arm))),
+            "baseline_successes": int(sum(map(bool, baseline))), "only_arm": b, "only_baseline": c,
+            "p_value": p_value, "verdict": verdict}

@@ -46,3 +46,21 @@ def test_compare_intervals_widen_with_the_family_and_refuse_failed_seeds():
     assert one["verdict"] == "better"
     with pytest.raises(ValueError, match="must all be finite"):
         compare([-0.05, float("nan")], 0.02)
+
+
+def test_bimodal_outcomes_are_counted_with_an_exact_paired_test():
+    from resonance_lib.stats import compare_successes, is_bimodal
+
+    assert is_bimodal([0.99, 0.13, 1.0, 0.12], solved=0.9, unsolved=0.2)
+    assert not is_bimodal([0.99, 0.5, 1.0], solved=0.9, unsolved=0.2)  # one run in between
+    assert not is_bimodal([0.99, 0.95], solved=0.9, unsolved=0.2)  # all solved: not bimodal
+    six = compare_successes([True] * 6, [False] * 6)
+    assert (six["only_arm"], six["only_baseline"]) == (6, 0)
+    assert six["p_value"] == pytest.approx(2 * 0.5**6) and six["verdict"] == "better"  # 0.03125
+    five = compare_successes([True] * 5, [False] * 5)
+    assert five["p_value"] == pytest.approx(0.0625) and five["verdict"] == "inconclusive"
+    same = compare_successes([True, False, True], [True, False, True])
+    assert same["p_value"] == 1.0 and same["verdict"] == "inconclusive"
+    assert compare_successes([False] * 6, [True] * 6)["verdict"] == "worse"
+    with pytest.raises(ValueError, match="same, non-zero number of seeds"):
+        compare_successes([True], [True, False])
