@@ -224,7 +224,8 @@ def ablate(level):
     else:
         sweep, chosen = pd.DataFrame(), {v.name: ablation_cfg.learning_rate for v in variants}
     tuned = with_learning_rates(variants, chosen, ablation_cfg)
-    speed = measure_throughput(tuned, corpus, ablation_cfg, **timing)  # (2) interleaved, one thread
+    # (2) interleaved, one thread; kept in the run cache, so a run resumed later reuses the same ratios
+    speed = measure_throughput(tuned, corpus, ablation_cfg, **timing, cache_dir=run.cache_dir)
     vocab = getattr(corpus.tokenizer, "itos", None)
     costs = speed.groupby("variant", sort=False).agg(tokens_per_s=("tokens_per_s", "median"),
                                                      throughput_ratio=("ratio", "first")).reset_index()

@@ -19,15 +19,19 @@ with its own full learning-rate schedule (warm-up and cosine decay over its own 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .checks import check_float, check_int
-from .experiments import RunSpec, Variant
+from .experiments import RunSpec, Variant, code_version, run_key
 from .model import ResonanceLM
 from .train import Callback, TrainConfig, train
 
@@ -59,15 +63,40 @@ def _default_factory(data):
 
 def measure_throughput(variants: Sequence[Variant], data, train_config: TrainConfig, steps: int = 10,
                        warmup: int = 2, repeats: int = 3, threads: int | None = 1, model_factory=None,
-                       seed: int = 0) -> pd.DataFrame:
+                       seed: int = 0, cache_dir=None) -> pd.DataFrame:
     """Training steps per second of each variant, timed interleaved in this process: for each repeat, every
     variant in turn trains ``warmup`` + ``steps`` steps of its real schedule (``train_config`` with its
     overrides, callbacks included) and the last ``steps`` are timed. Returns one row per (variant, repeat) with
-    steps/s and tokens/s, and ``ratio``: the variant's median tokens/s over the baseline's (the first variant)."""
+    steps/s and tokens/s, and ``ratio``: the variant's median tokens/s over the baseline's (the first variant).
+
+    ``cache_dir``: the table is kept there (``throughput-<key>.json``, keyed like the grid's runs by every
+    variant's run key and the timing settings) and read back instead of timing again. The equal-compute copies'
+    steps come from these ratios, so a profile that resumes in a later session must reuse the same measurement:
+    timing again would give slightly different steps, and new runs."""
     check_int("steps", steps)
     check_int("warmup", warmup, low=0)
     check_int("repeats", repeats)
     factory = model_factory or _default_factory(data)
+    cached = None
+    if cache_dir is not None:
+        code = code_version()
+        keys = [run_key(RunSpec(v, seed, data, train_config, factory), code) for v in variants]
+        settings = json.dumps({"runs": keys, "steps": steps, "warmup": warmup, "repeats": repeats,
+                               "threads": threads})
+        cached = Path(cache_dir) / f"throughput-{hashlib.sha256(settings.encode()).hexdigest()[:24]}.json"
+        if cached.exists():
+            return pd.read_json(cached, orient="table")
+    table = _time_interleaved(variants, data, train_config, steps, warmup, repeats, threads, factory, seed)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        scratch = cached.with_name(f".{cached.name}.tmp")
+        table.to_json(scratch, orient="table", index=False)
+        os.replace(scratch, cached)
+    return table
+
+
+def _time_interleaved(variants, data, train_config, steps, warmup, repeats, threads, factory, seed
+                      ) -> pd.DataFrame:
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

@@ -349,11 +349,19 @@ def run_key(spec: RunSpec, code: str | None = None) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
 
 
-def _cache_load(cache_dir, key: str, spec: RunSpec) -> RunResult | None:
+def _cache_load(cache_dir, key: str, spec: RunSpec, need_model: bool = True) -> RunResult | None:
+    """A cached run: its history, and its trained weights when ``need_model``. An entry may hold the history
+    alone (the committed results keep histories in git and leave the weights out): it serves a grid that needs
+    no models, and counts as missing for one that does (that run is trained again)."""
     folder = Path(cache_dir) / key
-    if not (folder / "history.json").exists() or not (folder / "state.pt").exists():
+    if not (folder / "history.json").exists():
+        return None
+    has_state = (folder / "state.pt").exists()
+    if need_model and not has_state:
         return None
     history = pd.read_json(folder / "history.json", orient="table")
+    if not has_state:
+        return RunResult(spec.variant.name, spec.seed, history, cached=True)
     state = torch.load(folder / "state.pt", weights_only=True)
     return RunResult(spec.variant.name, spec.seed, history, state["model"], state["callbacks"], cached=True)
 
@@ -429,7 +437,7 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
     keys = [run_key(spec, code) for spec in specs] if cache_dir is not None else [None] * len(specs)
     for i, (spec, key) in enumerate(zip(specs, keys, strict=True)):
         if key is not None:
-            results[i] = _cache_load(cache_dir, key, spec)
+            results[i] = _cache_load(cache_dir, key, spec, need_model=return_models)
     todo = [i for i, r in enumerate(results) if r is None]
     t_start, done = time.perf_counter(), len(specs) - len(todo)
     if progress and done:
@@ -515,6 +523,9 @@ def tune_learning_rates(variants: Sequence[Variant], seeds: Sequence[int], data,
                 **variant.train_overrides, "learning_rate": base_lr * m, "min_lr": base_min * m}))
             origin[name] = (variant.name, m, base_lr * m)
     runs = run_grid(copies, seeds, data, train_config, **grid_options)
+    if metric not in runs:
+        raise ValueError(f"metric={metric!r} is not a column of the runs; columns: {sorted(runs.columns)} "
+                         "(final_val_loss needs data with whole splits, e.g. a corpus from prepare())")
     steps = runs["step"].fillna(-1)
     final = runs[steps == steps.groupby([runs["variant"], runs["seed"]]).transform("max")]
     final = final[~failed_runs(final, metric)]

@@ -11,7 +11,7 @@ figure ``save_figure`` writes is also shown where it is made.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,14 +23,20 @@ from .provenance import device_name, git_commit
 from .train import resolve_device
 
 
-def default_cache_dir() -> Path:
-    """Where finished runs are cached (``run_grid(cache_dir=...)``): ``RESONANCE_CACHE_DIR`` if set, else
-    .cache/runs in a source checkout (git-ignored), else ~/.cache/resonance_lib/runs."""
+def default_cache_dir(profile: str) -> Path:
+    """Where finished runs of ``profile`` are cached (``run_grid(cache_dir=...)``): ``<root>/<profile>`` with
+    root ``RESONANCE_CACHE_DIR`` if set, else runs/ in a source checkout, else ~/.cache/resonance_lib/runs.
+
+    In a checkout, the histories of the committed profiles (``runs/full``, ``runs/gpu``) are committed beside the
+    results they produced, so a long profile resumes in a fresh clone and its tables can be rebuilt; the weights
+    (``state.pt``) and the ``smoke`` and ``quick`` folders are git-ignored."""
     if os.environ.get("RESONANCE_CACHE_DIR"):
-        return Path(os.environ["RESONANCE_CACHE_DIR"]).expanduser()
-    if (PACKAGE_ROOT / "pyproject.toml").exists():
-        return PACKAGE_ROOT / ".cache" / "runs"
-    return Path.home() / ".cache" / "resonance_lib" / "runs"
+        root = Path(os.environ["RESONANCE_CACHE_DIR"]).expanduser()
+    elif (PACKAGE_ROOT / "pyproject.toml").exists():
+        root = PACKAGE_ROOT / "runs"
+    else:
+        root = Path.home() / ".cache" / "resonance_lib" / "runs"
+    return root / check_profile(profile)
 
 
 def default_fig_dir() -> Path:
@@ -60,7 +66,11 @@ class Session:
     stamp: Stamp
     fig_dir: Path
     data_dirs: list[str] | None
-    cache_dir: Path = field(default_factory=default_cache_dir)  # finished runs, for run_grid(cache_dir=...)
+    cache_dir: Path | None = None  # finished runs, for run_grid(cache_dir=...); None: default_cache_dir(profile)
+
+    def __post_init__(self):
+        if self.cache_dir is None:
+            object.__setattr__(self, "cache_dir", default_cache_dir(self.profile))
 
     def pick(self, **by_profile):
         """The value for this profile: ``run.pick(smoke=20, cpu=2000, gpu=5000)``."""

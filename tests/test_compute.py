@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import pandas as pd
 import pytest
 import torch
 
@@ -44,6 +45,21 @@ def test_measure_throughput_times_every_arm_interleaved_and_sees_a_slower_one():
         measure_throughput([Variant("baseline", SMALL)], TASK, CFG, steps=20)
 
 
+def test_a_throughput_measurement_is_kept_and_reused_so_a_resumed_profile_gets_the_same_steps(tmp_path,
+                                                                                               monkeypatch):
+    from resonance_lib import compute
+
+    arms = [Variant("baseline", SMALL), Variant("deep", dataclasses.replace(SMALL, n_layer=3))]
+    first = measure_throughput(arms, TASK, CFG, steps=2, warmup=1, repeats=1, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("throughput-*.json"))) == 1
+    monkeypatch.setattr(compute, "_time_interleaved", lambda *a: pytest.fail("timed again"))
+    again = measure_throughput(arms, TASK, CFG, steps=2, warmup=1, repeats=1, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(first, again)
+    monkeypatch.undo()
+    other = measure_throughput(arms, TASK, CFG, steps=3, warmup=1, repeats=1, cache_dir=tmp_path)  # new settings
+    assert len(list(tmp_path.glob("throughput-*.json"))) == 2 and len(other) == 2
+
+
 def test_equal_compute_copies_only_slow_arms_with_their_own_schedule():
     variants = [Variant("baseline", SMALL), Variant("slow", SMALL), Variant("fast_enough", SMALL)]
     copies = equal_compute_variants(variants, {"baseline": 1.0, "slow": 0.25, "fast_enough": 0.85}, 2000)
@@ -55,7 +71,7 @@ def test_learning_rate_sweep_gives_every_arm_the_same_budget_and_picks_the_best(
     variants = [Variant("baseline", SMALL), Variant("wide", dataclasses.replace(SMALL, n_embd=32))]
     cfg = dataclasses.replace(CFG, learning_rate=1e-3, min_lr=1e-4)
     sweep, chosen = tune_learning_rates(variants, [0], TASK, cfg, multipliers=(0.1, 10.0), workers=1,
-                                        progress=False)
+                                        progress=False, metric="val_loss")  # a toy task: no whole splits
     assert len(sweep) == 4 and set(sweep["multiplier"]) == {0.1, 10.0} and (sweep["n_seeds"] == 1).all()
     for arm, group in sweep.groupby("variant"):
         assert chosen[arm] == group.loc[group["val_loss_mean"].idxmin(), "learning_rate"]
@@ -65,6 +81,8 @@ def test_learning_rate_sweep_gives_every_arm_the_same_budget_and_picks_the_best(
         with_learning_rates([Variant("other", SMALL)], chosen, cfg)
     with pytest.raises(ValueError, match="multipliers"):
         tune_learning_rates(variants, [0], TASK, cfg, multipliers=(0.0,))
+    with pytest.raises(ValueError, match="metric='final_val_loss' is not a column of the runs"):
+        tune_learning_rates(variants[:1], [0], TASK, cfg, multipliers=(1.0,), workers=1, progress=False)
 
 
 def test_the_small_dense_control_has_the_usable_weights_of_a_73_percent_sparse_arm():

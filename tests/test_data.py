@@ -48,8 +48,9 @@ def test_download_path_on_a_file_url(isolated, tmp_path):
     source.write_text(text, encoding="utf-8")
     corpus = load_corpus("tinyshakespeare", data_dirs=[], url=source.as_uri())
     assert (isolated / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8") == text  # cached
-    n = int(0.9 * len(text))
-    assert corpus.train == text[:n] and corpus.val == text[n:]  # nanoGPT's 90/10 split
+    n_train, n_val = int(0.85 * len(text)), int(0.9 * len(text))
+    assert corpus.val == text[n_val:]  # nanoGPT's validation split: the last 10%
+    assert corpus.train == text[:n_train] and corpus.test == text[n_train:n_val]  # 5% held out before it
     again = load_corpus("tinyshakespeare", data_dirs=[], download=False)  # now found in the cache
     assert again.train == corpus.train
 
@@ -64,7 +65,8 @@ def test_env_directories_searched_in_order(isolated, tmp_path, monkeypatch):
 
 def test_shared_tinyshakespeare_is_found():
     corpus = load_corpus("tinyshakespeare", download=False)
-    assert corpus.train.startswith("First Citizen") and len(corpus.train) + len(corpus.val) == 1_115_394
+    assert corpus.train.startswith("First Citizen")
+    assert len(corpus.train) + len(corpus.test) + len(corpus.val) == 1_115_394
 
 
 def test_char_tokenizer_round_trip(tmp_path, tiny_text):
@@ -100,7 +102,9 @@ def test_batches_are_shifted_windows_and_seeded(tiny_text):
     assert torch.equal(x[:, 1:], y[:, :-1])
     x2, _ = td.get_batch("train", 4, 16, generator=torch.Generator().manual_seed(0))
     assert torch.equal(x, x2)
-    with pytest.raises(ValueError, match="split='test'"):
+    with pytest.raises(ValueError, match="split='dev'; allowed: 'train', 'val', 'test'"):
+        td.get_batch("dev", 4, 16)
+    with pytest.raises(ValueError, match="needs more than 0 test tokens"):  # made without a test stream
         td.get_batch("test", 4, 16)
     with pytest.raises(ValueError, match="block_size"):
         td.get_batch("train", 4, len(ids))

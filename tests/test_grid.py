@@ -61,6 +61,23 @@ def test_the_cache_resumes_a_grid_and_rebuilds_models_without_training(tmp_path,
     assert sparse.sparsifier.cycles == models["sparse_resonance", 1].sparsifier.cycles > 0
 
 
+def test_a_history_only_entry_serves_a_grid_without_models_and_is_retrained_for_one(tmp_path, monkeypatch,
+                                                                                     one_thread):
+    """The committed results keep each run's history and leave its weights out of git (runs/*/**/state.pt)."""
+    variants = [Variant("baseline", SMALL)]
+    first = run_grid(variants, [0], TASK, CFG, workers=1, cache_dir=tmp_path, progress=False)
+    (state,) = tmp_path.glob("*/state.pt")
+    state.unlink()
+    trained = []
+    real_train = experiments.train
+    monkeypatch.setattr(experiments, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    same_rows(first, run_grid(variants, [0], TASK, CFG, workers=1, cache_dir=tmp_path, progress=False))
+    assert trained == []  # the history was enough
+    _, models = run_grid(variants, [0], TASK, CFG, workers=1, cache_dir=tmp_path, progress=False,
+                         return_models=True)
+    assert trained == [1] and ("baseline", 0) in models  # a model was asked for: trained again
+
+
 def test_the_cache_key_changes_with_everything_that_changes_a_result():
     base = RunSpec(Variant("baseline", SMALL), 0, TASK, CFG, lambda c: None)
     key = run_key(base, code="x")

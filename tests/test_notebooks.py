@@ -42,7 +42,8 @@ def reader_problems(executed: dict, figures_saved: int, allowed_path: str | None
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_smoke_profile_and_reads_clean(notebook, tmp_path):
+def test_notebook_runs_in_smoke_profile_and_reads_clean(notebook, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESONANCE_CACHE_DIR", str(tmp_path / "runs"))  # train every run: nothing from a cache
     figures = tmp_path / "figures"
     result = run_notebook(notebook, "smoke", tmp_path / "out", figures, timeout=600)
     assert result.ok, f"{notebook.name} failed at {result.error}"
