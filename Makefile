@@ -1,5 +1,5 @@
 # The two commands of the README, each working from a fresh clone with nothing but python3 (>= 3.10) and make:
-#   make notebooks   install, then execute every notebook headless (PROFILE=cpu by default) into figures/
+#   make notebooks   install, then execute every notebook headless (PROFILE=quick by default: all five in about 30 minutes on 2 cores) into figures/
 #   make test        install with the dev tools, lint code and notebooks, run the unit tests and
 #                    every notebook in the smoke profile
 #
@@ -14,7 +14,7 @@ VENV ?= .venv
 TORCH ?= torch
 TORCH_INDEX ?=
 CONSTRAINTS ?=
-PROFILE ?= cpu
+PROFILE ?= quick
 
 # 1 when PYTHON3 runs inside an environment of the user's own (venv/virtualenv, conda, Colab).
 IN_ENV := $(shell $(PYTHON3) -c 'import os, sys; print(int(sys.prefix != sys.base_prefix or bool(os.environ.get("CONDA_PREFIX")) or bool(os.environ.get("COLAB_RELEASE_TAG"))))' 2>/dev/null)

@@ -28,7 +28,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
-PROFILE = "cpu"  # "smoke" (CI: seconds) | "cpu" (a laptop: minutes) | "gpu" (the real experiments)
+PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "gpu" (a GPU); "full": notebook 05 so far
 SEEDS = None  # None: the profile's seeds
 DEVICE = "auto"  # "auto" | "cpu" | "cuda"
 FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
@@ -189,12 +189,12 @@ show_source(DeltaResidual.forward, "k, beta, v = self.gates", "return state + k.
 # the "teaching networks to forget" claim is about. Only the answer is scored; chance is 1/8.
 
 # %% tags=[]
-task = KeyValueOverwrite(n_keys=8, n_values=8, n_pairs=pick(PROFILE, smoke=6, cpu=12, gpu=16), seed=0)
+task = KeyValueOverwrite(n_keys=8, n_values=8, n_pairs=pick(PROFILE, smoke=6, quick=12, gpu=16), seed=0)
 print(f"sequence length {task.block_size}, vocab {task.vocab_size}; "
       f"query written more than once in {task.overwritten_fraction():.0%} of sequences")
 kv_base = ResonanceConfig(vocab_size=task.vocab_size, block_size=task.block_size,
                           **pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=16),
-                                 cpu=dict(n_layer=2, n_head=4, n_embd=64),
+                                 quick=dict(n_layer=2, n_head=4, n_embd=64),
                                  gpu=dict(n_layer=4, n_head=4, n_embd=128)))
 kv_variants = matched_variants(kv_base, ["delta_dv1", "delta_dv4"])  # each within ±2% of the baseline
 pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v.config.n_embd,
@@ -203,7 +203,7 @@ pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v
 # %% tags=[]
 kv_train = TrainConfig(device=DEVICE, learning_rate=3e-3, min_lr=3e-4, batch_size=64, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
-    cpu=dict(max_iters=1200, eval_interval=200, eval_iters=20, warmup_iters=100),
+    quick=dict(max_iters=600, eval_interval=100, eval_iters=20, warmup_iters=50),
     gpu=dict(max_iters=6000, eval_interval=500, eval_iters=50, warmup_iters=200)))
 kv_runs, kv_models = run_grid(kv_variants, seeds, task, kv_train, return_models=True, cache_dir=run.cache_dir)
 kv_summary = summarize(kv_runs, metric="val_acc", higher_is_better=True)
@@ -253,19 +253,19 @@ share.groupby(["variant", "regime"], observed=False).size().unstack().div(
 # %% [markdown] tags=[]
 # ## 4. A character language model at matched parameters
 #
-# tinyshakespeare, the CPU "baby" GPT of notebook 05 as the baseline (smaller in `smoke`; 500 steps in
-# `cpu`, a quarter of notebook 05's baseline run, so that all five notebooks run within an hour on two cores), the two delta residuals sized
-# to its parameter count, the same batches and steps for all.
+# tinyshakespeare, the CPU "baby" GPT of notebook 05 as the baseline (smaller in `smoke`; 300 steps in
+# `quick`, so that all five notebooks run within half an hour on two cores: an early-training look), the two
+# delta residuals sized to its parameter count, the same batches and steps for all.
 
 # %% tags=[]
 chars = prepare("tinyshakespeare", "char", data_dirs=[DATA_DIR] if DATA_DIR else None)
 lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    cpu=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+    quick=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    cpu=dict(max_iters=500, batch_size=12, eval_interval=100, eval_iters=40),
+    quick=dict(max_iters=300, batch_size=12, eval_interval=100, eval_iters=40),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 lm_runs = run_grid(matched_variants(lm_base, ["delta_dv1", "delta_dv4"]), seeds, chars, lm_train,
                    cache_dir=run.cache_dir)
@@ -309,7 +309,7 @@ claims[["claim_id", "label", "comparison", "n_seeds", "estimate", "ci_low", "ci_
 # baseline's width, gradient norm of each block's parameters at initialisation, averaged over seeds.
 
 # %% tags=[]
-deep = dataclasses.replace(lm_base, n_layer=pick(PROFILE, smoke=6, cpu=24, gpu=24), dropout=0.0)
+deep = dataclasses.replace(lm_base, n_layer=pick(PROFILE, smoke=6, quick=24, gpu=24), dropout=0.0)
 x, y = chars.get_batch("train", 8, deep.block_size, generator=torch.Generator().manual_seed(0))
 rows = []
 for name, changes in (("add", {}), ("delta_dv1", {"residual": "delta"}),

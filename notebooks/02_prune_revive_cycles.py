@@ -34,7 +34,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
-PROFILE = "cpu"  # "smoke" (CI: seconds) | "cpu" (a laptop: minutes) | "gpu" (the real experiments)
+PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "gpu" (a GPU); "full": notebook 05 so far
 SEEDS = None  # None: the profile's seeds
 DEVICE = "auto"  # "auto" | "cpu" | "cuda"
 FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
@@ -193,7 +193,7 @@ toy = SequenceReconstruction(vocab_size=128, seq_len=32, mode="identity", seed=0
 toy_base = ResonanceConfig(vocab_size=128, block_size=32, n_layer=3, n_head=4, n_embd=64)
 toy_train = TrainConfig(device=DEVICE, batch_size=32, learning_rate=3e-3, min_lr=3e-4, warmup_iters=20, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2),
-    cpu=dict(max_iters=400, eval_interval=50, eval_iters=10),
+    quick=dict(max_iters=200, eval_interval=50, eval_iters=10),
     gpu=dict(max_iters=800, eval_interval=50, eval_iters=20)))
 toy_runs = run_grid(matched_variants(toy_base, strategy_names()), seeds, toy, toy_train, cache_dir=run.cache_dir)
 published = pd.DataFrame([
@@ -220,7 +220,7 @@ print(mnist.note)
 vit = ResonanceConfig(vocab_size=10, block_size=mnist.block_size, n_layer=2, n_head=4, n_embd=64)
 vit_train = TrainConfig(device=DEVICE, batch_size=64, learning_rate=2e-3, min_lr=2e-4, warmup_iters=30, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2),
-    cpu=dict(max_iters=400, eval_interval=100, eval_iters=16),
+    quick=dict(max_iters=200, eval_interval=50, eval_iters=16),
     gpu=dict(max_iters=3000, eval_interval=250, eval_iters=32)))
 mnist_runs = run_grid(matched_variants(vit, ["sparse_gmp", "sparse_rigl", "sparse_resonance"]), seeds, mnist,
                       vit_train, model_factory=lambda cfg: PatchClassifier(cfg, mnist.patch_dim),
@@ -238,11 +238,11 @@ mnist_summary[["variant", "n_seeds", "val_acc_mean", "ci_low", "ci_high", "delta
 chars = prepare("tinyshakespeare", "char", data_dirs=data_dirs)
 lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    cpu=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+    quick=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    cpu=dict(max_iters=400, batch_size=12, eval_interval=100, eval_iters=30),
+    quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=30),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=250, eval_iters=100)))
 lm_runs, lm_models = run_grid(matched_variants(lm_base, strategy_names()), seeds, chars, lm_train,
                               return_models=True, cache_dir=run.cache_dir)

@@ -31,7 +31,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
-PROFILE = "cpu"  # "smoke" (CI: seconds) | "cpu" (a laptop: minutes) | "gpu" (the real experiments)
+PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "gpu" (a GPU); "full": notebook 05 so far
 SEEDS = None  # None: the profile's seeds
 DEVICE = "auto"  # "auto" | "cpu" | "cuda"
 FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
@@ -86,7 +86,7 @@ device = run.device
 show_source(resonance_matrix, "return ");
 
 # %% tags=[]
-words = prepare("tinyshakespeare", "word", max_vocab=pick(PROFILE, smoke=800, cpu=4000, gpu=8000),
+words = prepare("tinyshakespeare", "word", max_vocab=pick(PROFILE, smoke=800, quick=4000, gpu=8000),
                 data_dirs=[DATA_DIR] if DATA_DIR else None)
 vocab = words.tokenizer.itos
 groups = rhyme_groups([w for w in vocab if w.isalpha()])
@@ -175,12 +175,12 @@ timing.pivot_table(index=["device", "seq_len"], columns="form", values="ms").ass
 # %% tags=[]
 base = ResonanceConfig(vocab_size=len(vocab), **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    cpu=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+    quick=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=128, dropout=0.2)))
 variants = matched_variants(base, ["phase_random", "phase_phonetic"])
-small_fraction = pick(PROFILE, smoke=0.9, cpu=0.6, gpu=0.6)  # the smoke model is too small to shrink to 60%
+small_fraction = pick(PROFILE, smoke=0.9, quick=0.6, gpu=0.6)  # the smoke model is too small to shrink to 60%
 smaller = match_params(dataclasses.replace(base, embedding="phase", attention="phase", phase_init="phonetic",
-                                           n_embd=pick(PROFILE, smoke=32, cpu=96, gpu=288)),
+                                           n_embd=pick(PROFILE, smoke=32, quick=96, gpu=288)),
                        int(small_fraction * config_params(base)), tolerance=0.05)
 variants.append(Variant("phase_phonetic_small", smaller))
 probe = lambda model, cfg: [PhaseProbe()] if model.config.attention == "phase" else []  # noqa: E731
@@ -191,7 +191,7 @@ pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v
 # %% tags=[]
 lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    cpu=dict(max_iters=500, batch_size=12, eval_interval=100, eval_iters=30),
+    quick=dict(max_iters=250, batch_size=12, eval_interval=50, eval_iters=30),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 runs = run_grid(variants, seeds, words, lm_train, cache_dir=run.cache_dir)
 runs["val_ppl"] = np.exp(runs["val_loss"])

@@ -29,7 +29,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
-PROFILE = "cpu"  # "smoke" (CI: seconds) | "cpu" (a laptop: minutes) | "gpu" (the real experiments)
+PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "gpu" (a GPU); "full": notebook 05 so far
 SEEDS = None  # None: the profile's seeds
 DEVICE = "auto"  # "auto" | "cpu" | "cuda"
 FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
@@ -86,7 +86,7 @@ show_source(fourier_basis, "cols = [", "cols += [")
 show_source(PrimeHilbertEncoder.forward, "return ");
 
 # %% tags=[]
-positions = torch.arange(pick(PROFILE, smoke=64, cpu=240, gpu=240))
+positions = torch.arange(pick(PROFILE, smoke=64, quick=240, gpu=240))
 code = prime_position_code(positions)
 similarity = torch.nn.functional.normalize(code, dim=1) @ torch.nn.functional.normalize(code, dim=1).T
 seven = prime_position_code(positions, (7,))
@@ -99,7 +99,7 @@ axes[1].set(title="p = 7 alone: u_7(n)·u_7(m) = 1 iff n ≡ m (mod 7)", xlabel=
 save_figure(fig, pd.DataFrame({"n": positions.repeat_interleave(len(positions)), "m": positions.repeat(len(positions)),
                                "similarity": similarity.flatten().numpy()}), f"04_position_codes_{PROFILE}", FIG_DIR, stamp,
             title="prime position codes")
-distinct = torch.pdist(prime_position_code(torch.arange(pick(PROFILE, smoke=500, cpu=5000, gpu=5000)))).min().item()
+distinct = torch.pdist(prime_position_code(torch.arange(pick(PROFILE, smoke=500, quick=5000, gpu=5000)))).min().item()
 print(f"smallest distance between two different positions' codes (first positions checked): {distinct:.3f}")
 
 # %% [markdown] tags=[]
@@ -128,7 +128,7 @@ axes[2].set(xscale="log", xlabel="n (n×n mask)", ylabel="density (fraction of e
 axes[2].legend()
 save_figure(fig, densities.assign(asymptote=asymptote), f"04_prime_mask_{PROFILE}", FIG_DIR, stamp,
             title="the prime resonance mask")
-n = pick(PROFILE, smoke=96, cpu=1024, gpu=1024)
+n = pick(PROFILE, smoke=96, quick=1024, gpu=1024)
 t0 = time.perf_counter()
 fast = prime_resonance_mask(n, n)
 vectorised_s = time.perf_counter() - t0
@@ -151,15 +151,15 @@ mask_timing
 # %% tags=[]
 components = ["prime_encoder", "halting_attention", "memory", "premanifest_head", "prime_ffn_mask", "prime_all"]
 size = pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-            cpu=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+            quick=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
             gpu=dict(n_layer=6, n_head=8, n_embd=256, block_size=256))
 run_cfg = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    cpu=dict(max_iters=250, batch_size=12, eval_interval=50, eval_iters=20, warmup_iters=25),
+    quick=dict(max_iters=150, batch_size=12, eval_interval=50, eval_iters=20, warmup_iters=15),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 runs, models, summaries = [], {}, []
 for level in ("char", "word"):
-    corpus = prepare("tinyshakespeare", level, max_vocab=pick(PROFILE, smoke=500, cpu=2000, gpu=8000), data_dirs=data_dirs)
+    corpus = prepare("tinyshakespeare", level, max_vocab=pick(PROFILE, smoke=500, quick=2000, gpu=8000), data_dirs=data_dirs)
     base = ResonanceConfig(vocab_size=corpus.vocab_size, **size)
     level_runs, level_models = run_grid(matched_variants(base, components), seeds, corpus, run_cfg,
                                         return_models=True, cache_dir=run.cache_dir)

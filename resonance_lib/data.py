@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import check_float
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -199,17 +201,27 @@ def corpus_dir(name: str, data_dirs: list[str | Path] | None = None, download: b
     )
 
 
+TEST_FRACTION = 0.05  # of a single-file corpus, held out just before nanoGPT's validation 10%
+
+
 def load_corpus(name: str, data_dirs: list[str | Path] | None = None, download: bool = True,
-                url: str | None = None) -> Corpus:
+                url: str | None = None, test_fraction: float | None = None) -> Corpus:
     """Train, validation and test text of corpus ``name``. A single file is split as nanoGPT splits it — the
-    last 10% is validation, so validation numbers stay comparable with nanoGPT's — and the 5% just before it is
-    held out as the test split: train = the first 85%, test = the next 5%, val = the last 10%."""
+    last 10% is validation, so validation numbers stay comparable with nanoGPT's — and the ``test_fraction``
+    just before it (None: ``TEST_FRACTION`` = 5%) is held out as the test split: train = the first
+    90% − test_fraction, test = the next test_fraction, val = the last 10%. ``test_fraction=0`` is nanoGPT's own
+    90/10 split with no test text (for reproducing its numbers). A corpus with its own test file (WikiText)
+    takes no ``test_fraction``."""
     spec = CORPORA.get(name)
     directory = corpus_dir(name, data_dirs, download=download, url=url)
     if "all" in spec.files:
+        fraction = TEST_FRACTION if test_fraction is None else check_float("test_fraction", test_fraction, 0.0, 0.5)
         text = read_corpus_file(directory / spec.files["all"])
-        n_train, n_val = int(0.85 * len(text)), int(0.9 * len(text))
+        n_train, n_val = int((0.9 - fraction) * len(text)), int(0.9 * len(text))
         return Corpus(name, text[:n_train], text[n_val:], text[n_train:n_val])
+    if test_fraction is not None:
+        raise ValueError(f"test_fraction={test_fraction!r}: corpus {name!r} has its own test split "
+                         f"({spec.files['test']}); test_fraction applies to single-file corpora only")
     read = {split: read_corpus_file(directory / f) for split, f in spec.files.items()}
     return Corpus(name, read["train"], read["val"], read.get("test", ""))
 
@@ -353,9 +365,11 @@ class TokenData:
 
 
 def prepare(corpus: str = "tinyshakespeare", tokenizer: str = "char", max_vocab: int = 10_000,
-            data_dirs: list[str | Path] | None = None, download: bool = True) -> TokenData:
-    """Load ``corpus``, fit a tokenizer on its training split and encode both splits."""
-    text = load_corpus(corpus, data_dirs, download=download)
+            data_dirs: list[str | Path] | None = None, download: bool = True,
+            test_fraction: float | None = None) -> TokenData:
+    """Load ``corpus`` (``test_fraction``: see ``load_corpus``), fit a tokenizer (chars: on all the text, as
+    nanoGPT does; words: on the training split) and encode every split."""
+    text = load_corpus(corpus, data_dirs, download=download, test_fraction=test_fraction)
     if tokenizer == "char":
         tok = CharTokenizer.fit(text.train + text.test + text.val)  # nanoGPT builds the vocabulary on all text
     elif tokenizer == "word":

@@ -26,6 +26,15 @@ from .plots import Stamp
 from .stats import POWER_NEEDED, paired_power
 
 MIN_SEEDS = 6  # the protocol's minimum of paired evaluation seeds for a claim
+# Profiles whose numbers are a look, not the protocol's verdicts (see profiles.py): every "What we found" of
+# such a run says so first.
+EXPLORATORY = {
+    "smoke": "the `smoke` profile only proves that every cell runs: tiny models and a few steps; its numbers "
+             "mean nothing",
+    "quick": "the `quick` profile is exploratory: short runs, 3 seeds and one learning rate for every arm, so "
+             "that all five notebooks fit in half an hour on a laptop; the verdicts that count come from the "
+             "`full` profile",
+}
 MAX_SEEDS = 10_000
 
 
@@ -119,7 +128,8 @@ def what_we_found(rows: pd.DataFrame, stamp: Stamp, facts: Sequence[str] = (), c
     parts += claim_lines(rows) or ["- No claim was measured in this run."]
     if facts:
         parts += ["", "**Also measured**", ""] + [f"- {f}" for f in facts]
-    caveat_text = caveat_lines(rows) + [f"- {c}" for c in caveats]
+    profile_caveat = [f"- **Profile**: {EXPLORATORY[stamp.profile]}."] if stamp.profile in EXPLORATORY else []
+    caveat_text = profile_caveat + caveat_lines(rows) + [f"- {c}" for c in caveats]
     if caveat_text:
         parts += ["", "**Caveats**", ""] + caveat_text
     change = change_lines(rows)

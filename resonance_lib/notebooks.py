@@ -242,7 +242,7 @@ def _parameter(text: str) -> tuple[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m resonance_lib.notebooks", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="notebooks to run (prefix such as 01); default: all")
-    parser.add_argument("--profile", default="cpu", help=f"one of {PROFILES} (default cpu)")
+    parser.add_argument("--profile", default="quick", help=f"one of {PROFILES} (default quick)")
     parser.add_argument("--output-dir", type=Path, help="executed notebooks (default: in place; smoke: a temp dir)")
     parser.add_argument("--fig-dir", type=Path, help="figures and CSVs (default: figures/; smoke: a temp dir)")
     parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default 600 smoke, none in full, 7200 else)")

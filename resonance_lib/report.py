@@ -159,7 +159,7 @@ def _replace_between(text: str, start: str, end: str, body: str) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", nargs="+", default=["cpu", "gpu"],
+    parser.add_argument("--profile", nargs="+", default=["full", "quick", "gpu"],
                         help="profiles to render, in order; after the first only tables that exist are shown")
     parser.add_argument("--readme", type=Path, default=PACKAGE_ROOT / "README.md")
     parser.add_argument("--fig-dir", type=Path, default=PACKAGE_ROOT / "figures")

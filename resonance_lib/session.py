@@ -50,7 +50,7 @@ def default_fig_dir() -> Path:
 # its GPU config in the gpu profile).
 LM_SIZES = {
     "smoke": dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    "cpu": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+    "quick": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
     "full": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
     "gpu": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
 }
@@ -73,7 +73,7 @@ class Session:
             object.__setattr__(self, "cache_dir", default_cache_dir(self.profile))
 
     def pick(self, **by_profile):
-        """The value for this profile: ``run.pick(smoke=20, cpu=2000, gpu=5000)``."""
+        """The value for this profile: ``run.pick(smoke=20, quick=500, gpu=5000)``."""
         return pick(self.profile, **by_profile)
 
     @property
@@ -97,7 +97,7 @@ def start(profile: str, seeds=None, device: str = "auto", fig_dir: str | Path | 
     """Set a notebook up. ``seeds`` None: the profile's seeds; ``fig_dir`` None: the repository's figures/;
     ``data_dir`` None: ``RESONANCE_DATA_DIR``, then data/, then download."""
     check_profile(profile)
-    seeds = tuple(seeds) if seeds else tuple(pick(profile, smoke=[0, 1], cpu=[0, 1, 2], gpu=[0, 1, 2, 3, 4],
+    seeds = tuple(seeds) if seeds else tuple(pick(profile, smoke=[0, 1], quick=[0, 1, 2], gpu=[0, 1, 2, 3, 4],
                                                   full=[0, 1, 2, 3, 4, 5]))
     resolved = resolve_device(device)
     fig_dir = Path(fig_dir).expanduser().resolve() if fig_dir is not None else default_fig_dir()

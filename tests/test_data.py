@@ -55,6 +55,23 @@ def test_download_path_on_a_file_url(isolated, tmp_path):
     assert again.train == corpus.train
 
 
+def test_test_fraction_zero_is_nanogpts_own_split_and_a_corpus_with_a_test_file_refuses_it(tmp_path):
+    (tmp_path / "tinyshakespeare").mkdir()
+    text = "".join(chr(97 + i % 26) for i in range(1000))
+    (tmp_path / "tinyshakespeare" / "input.txt").write_text(text)
+    nanogpt = load_corpus("tinyshakespeare", data_dirs=[tmp_path], download=False, test_fraction=0.0)
+    assert nanogpt.train == text[:900] and nanogpt.val == text[900:] and nanogpt.test == ""
+    held_out = load_corpus("tinyshakespeare", data_dirs=[tmp_path], download=False)
+    assert held_out.train == text[:850] and held_out.test == text[850:900] and held_out.val == nanogpt.val
+    with pytest.raises(ValueError, match="test_fraction=0.7 must lie in"):
+        load_corpus("tinyshakespeare", data_dirs=[tmp_path], download=False, test_fraction=0.7)
+    for split in ("train.txt", "validation.txt", "test.txt"):
+        (tmp_path / "wikitext-2").mkdir(exist_ok=True)
+        (tmp_path / "wikitext-2" / split).write_text(text)
+    with pytest.raises(ValueError, match="test_fraction=0.0: corpus 'wikitext-2' has its own test split"):
+        load_corpus("wikitext-2", data_dirs=[tmp_path], download=False, test_fraction=0.0)
+
+
 def test_env_directories_searched_in_order(isolated, tmp_path, monkeypatch):
     for name, text in (("first", "one"), ("second", "two")):
         (tmp_path / name / "tinyshakespeare").mkdir(parents=True)

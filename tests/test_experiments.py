@@ -37,11 +37,11 @@ def test_run_grid_and_paired_summary():
 
 
 def test_profiles():
-    assert pick("cpu", smoke=1, cpu=2, gpu=3) == 2
-    assert pick("full", smoke=1, cpu=2, gpu=3, full=4) == 4
+    assert pick("quick", smoke=1, quick=2, gpu=3) == 2
+    assert pick("full", smoke=1, quick=2, gpu=3, full=4) == 4
     with pytest.raises(ValueError, match="PROFILE='full' is not available here yet"):
-        pick("full", smoke=1, cpu=2, gpu=3)  # never silently another profile's value
-    with pytest.raises(ValueError, match=r"PROFILE='laptop'.*'smoke', 'cpu', 'full', 'gpu'"):
+        pick("full", smoke=1, quick=2, gpu=3)  # never silently another profile's value
+    with pytest.raises(ValueError, match=r"PROFILE='laptop'.*'smoke', 'quick', 'full', 'gpu'"):
         check_profile("laptop")
 
 
@@ -94,15 +94,15 @@ def test_report_renders_tables_from_csv_and_says_what_is_missing(tmp_path):
 
     figures = tmp_path / "figures"
     figures.mkdir()
-    pd.DataFrame([{"variant": "sparse_gmp", "val_loss_mean": 2.5, "verdict": "inconclusive", "profile": "cpu",
-                   "device": "cpu", "seeds": "0 1 2", "commit": "abc"}]).to_csv(figures / "02_charlm_cpu.csv",
+    pd.DataFrame([{"variant": "sparse_gmp", "val_loss_mean": 2.5, "verdict": "inconclusive", "profile": "quick",
+                   "device": "cpu", "seeds": "0 1 2", "commit": "abc"}]).to_csv(figures / "02_charlm_quick.csv",
                                                                                  index=False)
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:start -->\nold\n<!-- results:end -->\nrest\n")
-    main(["--readme", str(readme), "--fig-dir", str(figures)])
+    main(["--readme", str(readme), "--fig-dir", str(figures), "--profile", "quick"])
     text = readme.read_text()
     assert "| sparse_gmp | 2.5 | inconclusive |" in text and "commit abc" in text and "\nold\n" not in text
-    assert "01_charlm_summary_cpu.csv` missing" in text and text.endswith("rest\n")
+    assert "01_charlm_summary_quick.csv` missing" in text and text.endswith("rest\n")
 
 
 def test_git_commit_can_be_named_for_a_copy_without_git(monkeypatch):

@@ -56,4 +56,11 @@ def test_what_we_found_states_the_rows_numbers_and_verdicts_and_flags_too_few_se
     assert "`phonetic_beats_random` (phonetic) is inconclusive" in text
     assert "- measured fact 1.23" in text and "- 200 steps" in text and str(STAMP) in text
     six = evaluate_family([Measurement("phase_beats_standard", "equal_steps", [0.2, 0.21, 0.19, 0.2, 0.22, 0.18])])
-    assert "Exploratory" not in what_we_found(six, STAMP, display=False)
+    assert "Exploratory" not in what_we_found(six, Stamp("full", "cpu", tuple(range(6)), "abc1234"), display=False)
+
+
+def test_an_exploratory_profile_says_so_and_the_full_profile_does_not():
+    six = evaluate_family([Measurement("phase_beats_standard", "equal_steps", [0.2, 0.21, 0.19, 0.2, 0.22, 0.18])])
+    quick = what_we_found(six, Stamp("quick", "cpu", tuple(range(6)), "abc"), display=False)
+    assert "- **Profile**: the `quick` profile is exploratory" in quick
+    assert "**Profile**" not in what_we_found(six, Stamp("full", "cpu", tuple(range(6)), "abc"), display=False)

@@ -23,7 +23,7 @@ def test_the_notebook_and_its_percent_source_hold_the_same_cells(notebook):
 
 def test_a_changed_source_is_caught(tmp_path):
     notebook = NOTEBOOKS[0]
-    text = notebook.with_suffix(".py").read_text(encoding="utf-8").replace('PROFILE = "cpu"', 'PROFILE = "gpu"', 1)
+    text = notebook.with_suffix(".py").read_text(encoding="utf-8").replace('PROFILE = "quick"', 'PROFILE = "gpu"', 1)
     edited = tmp_path / "edited.py"
     edited.write_text(text, encoding="utf-8")
     assert cells(jupytext.read(notebook)) != cells(jupytext.read(edited, fmt="py:percent"))

@@ -93,9 +93,9 @@ def test_plain_runner_sets_parameters_after_the_parameters_cell(tmp_path):
     from resonance_lib.notebooks import run_plain
 
     notebook = _tiny_notebook(tmp_path / "01_tiny.ipynb")
-    assert run_plain(notebook, "cpu", tmp_path, {"X": 3}).ok
-    assert (tmp_path / "cpu_3.txt").exists()
-    failed = run_plain(notebook, "cpu", tmp_path, {"X": 7})
+    assert run_plain(notebook, "quick", tmp_path, {"X": 3}).ok
+    assert (tmp_path / "quick_3.txt").exists()
+    failed = run_plain(notebook, "quick", tmp_path, {"X": 7})
     assert not failed.ok and "code cell 2: AssertionError: X=7" in failed.error
 
 

@@ -17,18 +17,18 @@ def test_the_claim_table_is_the_recorded_claims_file_rendered_as_it_is(tmp_path)
     from resonance_lib.plots import Stamp
     from resonance_lib.report import claim_table, render
 
-    stamp = Stamp("cpu", "cpu (2 threads)", (0, 1, 2, 3, 4, 5), "abc1234")
+    stamp = Stamp("quick", "cpu (2 threads)", (0, 1, 2, 3, 4, 5), "abc1234")
     rows = record_claims([Measurement("phase_beats_standard", "equal_steps", [0.2, 0.21, 0.19, 0.2, 0.22, 0.18],
                                       label="random phases")], "03", stamp, tmp_path)
     record_claims([Measurement("everything_beats_baseline", "equal_compute", [0.1, 0.12, 0.09], label="char")], "05",
                   stamp, tmp_path)
-    table = claim_table(tmp_path, "cpu")
+    table = claim_table(tmp_path, "quick")
     assert list(table["nb"]) == ["03", "05"] and list(table["verdict"]) == ["worse", "worse"]
     assert list(table["the claim"]) == ["contradicted", "contradicted"]
     first = rows.iloc[0]
     assert table["simultaneous 95% CI"].iloc[0] == f"[{first['ci_low']:+.4f}, {first['ci_high']:+.4f}]"
     assert table["comparison"].iloc[1] == "equal compute" and table["their number"].iloc[1] == ""
-    assert "Claim vs measured (cpu profile)" in render(tmp_path, "cpu", only_existing=True)
+    assert "Claim vs measured (quick profile)" in render(tmp_path, "quick", only_existing=True)
     assert claim_table(tmp_path, "gpu") is None  # nothing recorded in that profile: no table
 
 
