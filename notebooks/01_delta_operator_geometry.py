@@ -53,6 +53,7 @@ from resonance_lib.plots import loss_curves, save_figure, save_table
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
 from resonance_lib.source import show_source
+from resonance_lib.stats import compare_successes, is_bimodal
 from resonance_lib.train import TrainConfig
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
@@ -210,6 +211,26 @@ kv_summary = summarize(kv_runs, metric="val_acc", higher_is_better=True)
 save_table(kv_summary, f"01_forgetting_summary_{PROFILE}", FIG_DIR, stamp)
 kv_summary
 
+# %% [markdown] tags=[]
+# **Solved or not.** On this task a run often either finds the overwrite rule (answer accuracy near 1) or stays
+# near the accuracy of answering from the key's frequency, so a mean and a t-interval describe the seeds badly.
+# When every seed of every arm ends either at or above 0.9 or at or below 0.5 (`stats.is_bimodal`), we count
+# the seeds that solved it and compare each arm with the baseline seed by seed with the exact McNemar test
+# (`stats.compare_successes`: among the seeds where exactly one of the two solved it, is the split beyond 50/50?).
+
+# %% tags=[]
+show_source(compare_successes, "b = sum(", "verdict = ")
+kv_final = kv_runs[kv_runs["step"] == kv_runs.groupby(["variant", "seed"])["step"].transform("max")]
+kv_acc = kv_final.pivot(index="seed", columns="variant", values="val_acc")
+bimodal = is_bimodal(kv_acc.to_numpy().ravel(), solved=0.9, unsolved=0.5)
+kv_successes = pd.DataFrame([{"variant": arm, "solved_at": 0.9, "bimodal": bimodal,
+                              **compare_successes(list(kv_acc[arm] >= 0.9), list(kv_acc["baseline"] >= 0.9))}
+                             for arm in kv_acc.columns if arm != "baseline"])
+save_table(kv_successes, f"01_forgetting_successes_{PROFILE}", FIG_DIR, stamp)
+print(f"final answer accuracy per seed:\n{kv_acc.round(3).to_string()}\n"
+      f"bimodal (each seed ≥ 0.9 or ≤ 0.5): {bimodal}")
+kv_successes
+
 # %% tags=[]
 fig = loss_curves(kv_runs, metrics=("val_loss", "val_acc"))
 fig.axes[1].axhline(1 / task.n_values, color="0.5", ls=":", label="chance")
@@ -333,7 +354,14 @@ throughput = lm_summary.set_index("variant")["throughput_vs_baseline"]
 regimes = share.groupby(["variant", "regime"], observed=False).size().unstack().div(share.groupby("variant").size(),
                                                                                      axis=0)
 first_last = ratio.iloc[:, 0] / ratio.iloc[:, -1]
+success_fact = ("Seeds that solved the forgetting task (answer accuracy ≥ 0.9), "
+                + ("outcomes bimodal, so counted: " if bimodal else "outcomes not bimodal (the t-interval above "
+                   "applies), counted all the same: ")
+                + "; ".join(f"{r.variant} {r.arm_successes}/{r.n_seeds} vs baseline {r.baseline_successes}/{r.n_seeds}"
+                            f" (exact McNemar p = {r.p_value:.3g}, {r.verdict})" for r in kv_successes.itertuples())
+                + ".")
 what_we_found(claims, stamp, facts=[
+    success_fact,
     f"Training throughput against the additive baseline (char LM): d_v = 1 {throughput['delta_dv1']:.2f}×, "
     f"d_v = 4 {throughput['delta_dv4']:.2f}×.",
     "Learned β on the forgetting task, share of tokens that keep (< 0.5) / erase / reflect (> 1.5): "
