@@ -436,6 +436,105 @@ def sparsify(model: nn.Module, config: SparsityConfig | None = None, **changes) 
     return SparsityCallback(Sparsifier(model, config))
 
 
+# ---------------------------------------------------------------------- the seeds' own rule, for comparison
+
+
+SOURCE_THRESHOLD = 5 * 8.49e-6  # the seeds' prune threshold: 5 × MIN_TENSION
+SOURCE_NOISE_RATIO = 0.73  # EMERGENCE_NOISE_RATIO: the revive draw's std grows by 0.73·|mean|
+
+
+def block_weights(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The weights the seeds' rule touches: every parameter of more than one dimension inside the blocks."""
+    return {n: p for n, p in model.named_parameters() if p.dim() > 1 and n.startswith("blocks.")}
+
+
+def zero_fraction(model: nn.Module) -> float:
+    """Fraction of exactly-zero entries among ``block_weights``."""
+    weights = list(block_weights(model).values())
+    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+
+
+def magnitude_threshold(model: nn.Module, sparsity: float) -> float:
+    """The magnitude below which a fraction ``sparsity`` of ``block_weights`` lies now (to give the seeds' rule a
+    threshold that reaches a target at its first cycle)."""
+    check_float("sparsity", sparsity, 0.0, 1.0, high_open=True)
+    flat = torch.cat([w.detach().abs().flatten() for w in block_weights(model).values()])
+    return float(flat.kthvalue(max(1, round(sparsity * flat.numel()))).values)
+
+
+class SourceRuleCallback(Callback):
+    """The seeds' prune/revive rule as their public code writes it, in our trainer, so a notebook can *show* what
+    it does (it is not a strategy of the mask engine: it keeps no mask, which is the point).
+
+    Every ``interval`` steps, after the optimizer step, for each block l (0-based) and each of its 2-D weights W:
+
+    * prune: W[|W| < τ_l] ← 0 with τ_l = ``threshold`` · e^{−10⁻⁵·c} · (l+1)^{1/(g + κ)} (c: the cycle count;
+      g = 10, κ = ``curvature_exponent``), remembering the mean μ and std σ of the values it zeroed;
+    * revive: each zero entry, with probability ``revive_ratio``, is redrawn from N(μ, σ + 0.73·|μ|).
+
+    Nothing masks the gradients or the optimizer's moments, so under Adam a zeroed weight moves off zero at the
+    next step. ``revive_in_place=False`` does what the public code does — ``param[mask].normal_(…)`` draws into
+    the copy that boolean indexing returns — so nothing is revived; True writes the draw into the weight (what
+    the code means). ``history`` holds, per cycle, the zero fraction just before the cycle (what the weights
+    regrew to since the last one), after the prune and after the revive.
+    """
+
+    def __init__(self, model: nn.Module, interval: int, threshold: float = SOURCE_THRESHOLD,
+                 revive_ratio: float = 1.0 - SOURCE_NOISE_RATIO, revive_in_place: bool = False,
+                 curvature_exponent: float = 0.0, seed: int = 0):
+        self.interval = check_int("interval", interval)
+        self.threshold = check_float("threshold", threshold, 0.0, low_open=True)
+        self.revive_ratio = check_float("revive_ratio", revive_ratio, 0.0, 1.0)
+        self.revive_in_place = check_bool("revive_in_place", revive_in_place)
+        self.curvature_exponent = check_float("curvature_exponent", curvature_exponent, 0.0)
+        self.model, self.cycles, self.history = model, 0, []
+        self.generator = torch.Generator().manual_seed(check_int("seed", seed, low=0))
+        if not block_weights(model):
+            raise ValueError("the model has no 2-D weights under 'blocks.' for the seeds' rule to prune")
+
+    def cycle(self, step: int) -> None:
+        """One prune-and-revive pass over every block (the seeds' ``prune_and_revive_cycle``)."""
+        self.cycles += 1
+        record = {"step": step, "cycle": self.cycles, "zero_before": zero_fraction(self.model)}
+        decay = math.exp(-0.01 * self.cycles * 0.001)  # PRUNE_DECAY_RATE · step · ENTROPY_FACTOR
+        etched = {}
+        with torch.no_grad():
+            for name, weight in block_weights(self.model).items():
+                curvature = (_block_index(name) + 1) ** (1.0 / (10.0 + self.curvature_exponent))
+                pruned = weight.abs() < self.threshold * decay * curvature
+                if pruned.any():
+                    values = weight[pruned]
+                    std = float(values.std()) if values.numel() > 1 else float("nan")
+                    etched[name] = (float(values.mean()), std if std > 0 else 1e-4)
+                    weight[pruned] = 0.0
+            record["zero_after_prune"] = zero_fraction(self.model)
+            for name, (mean, std) in etched.items():
+                weight = block_weights(self.model)[name]
+                chosen = (torch.rand(weight.shape, generator=self.generator) < self.revive_ratio).to(weight.device)
+                chosen &= weight == 0
+                draw = torch.randn(int(chosen.sum()), generator=self.generator).to(weight) * (
+                    std + SOURCE_NOISE_RATIO * abs(mean)) + mean
+                if self.revive_in_place:
+                    weight[chosen] = draw
+                else:
+                    weight[chosen].copy_(draw)  # into the copy boolean indexing returns: the public code's no-op
+        record["zero_after_revive"] = zero_fraction(self.model)
+        self.history.append(record)
+
+    def on_step_end(self, state: TrainState) -> None:
+        if state.step % self.interval == 0:
+            self.cycle(state.step)
+
+    def on_eval(self, state: TrainState, metrics: dict) -> None:
+        metrics["zero_fraction"] = zero_fraction(self.model)
+
+    def state_dict(self) -> dict:
+        return {"cycles": self.cycles, "history": self.history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.cycles, self.history = state["cycles"], list(state["history"])
+
+
 # ---------------------------------------------------------------------- compressed checkpoints
 
 
