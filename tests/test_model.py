@@ -18,6 +18,7 @@ SMALL = ResonanceConfig(vocab_size=32, block_size=16, n_layer=2, n_head=2, n_emb
         ("block_size", 0, r"block_size=0"),
         ("dropout", 1.0, r"dropout=1.0 must lie in \[0, 1\)"),
         ("ffn_hidden", 0, r"ffn_hidden=0"),
+        ("embedding_init_std", 0.0, r"embedding_init_std=0.0 must lie in \(0, inf\]"),
     ],
 )
 def test_bad_config_names_field_and_value(field, value, pattern):
@@ -130,3 +131,20 @@ def test_match_params_sizes_the_classifier_not_a_language_model():
     assert target != config_params(VIT)  # a classifier head and patch embedding, not a tied vocabulary
     matched = match_params(dataclasses.replace(VIT, residual="delta"), target, model=vit)
     assert abs(config_params(matched, vit) - target) <= 0.02 * target
+
+
+def test_embedding_init_std_draws_the_tied_token_table_and_the_positions_and_nothing_else():
+    torch.manual_seed(0)
+    nanogpt = ResonanceLM(SMALL)
+    torch.manual_seed(0)
+    default = ResonanceLM(dataclasses.replace(SMALL, embedding_init_std=0.02))
+    for (name, a), b in zip(nanogpt.state_dict().items(), default.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name  # the default changes nothing, bit for bit
+    torch.manual_seed(0)
+    pytorch_default = ResonanceLM(dataclasses.replace(SMALL, embedding_init_std=1.0))  # the source's baseline
+    assert pytorch_default.lm_head.weight is pytorch_default.wte.token_weight
+    assert pytorch_default.wte.token_weight.std().item() == pytest.approx(1.0, rel=0.1)
+    assert pytorch_default.wpe.weight.std().item() == pytest.approx(1.0, rel=0.1)
+    assert nanogpt.wte.token_weight.std().item() == pytest.approx(0.02, rel=0.1)
+    blocks = zip(nanogpt.blocks.state_dict().values(), pytorch_default.blocks.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in blocks)
