@@ -49,7 +49,6 @@ from .delta import VectorState
 from .phase import PHASE_INITS
 from .prime import PRIMES, check_primes
 
-
 NANOGPT_STD = 0.02  # nanoGPT's (GPT-2's) initialisation std
 
 
