@@ -22,7 +22,7 @@ from .attention import CausalSelfAttention
 from .delta import DeltaResidual, WriteOnlyResidual, state_reader
 from .halting import HaltingAttention
 from .memory import ResonanceMemory
-from .phase import PhaseEmbedding, PhaseResonanceAttention
+from .phase import PhaseEmbedding, PhaseResonanceAttention, SourcePhaseEmbedding
 from .premanifest import PreManifestHead
 from .prime import PrimeHilbertEncoder, PrimeMaskedLinear
 
@@ -84,6 +84,8 @@ TOKEN_EMBEDDINGS = {
     "learned": lambda c, vocab: TokenEmbedding(c.vocab_size, c.n_embd),
     "phase": lambda c, vocab: PhaseEmbedding(c.vocab_size, c.n_embd, c.phase_frequencies, init=c.phase_init,
                                              vocab=vocab),
+    "phase_source": lambda c, vocab: SourcePhaseEmbedding(c.vocab_size, c.n_embd, c.phase_frequencies,
+                                                          init=c.phase_init, vocab=vocab),
 }
 ENCODERS = {
     "learned": lambda c: LearnedPositions(c.block_size, c.n_embd),

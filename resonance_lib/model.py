@@ -6,7 +6,8 @@ language-model head tied to the token embedding, initialised as nanoGPT does (N(
 projections N(0, 0.02/√(2·n_layer))); after Karpathy's nanoGPT ``model.py``. Each slot's part comes from the
 registry in ``components.py`` by the name in the config:
 
-  embedding  "learned" | "phase"        token vectors (+ the phases phase attention reads)      phase.py
+  embedding  "learned" | "phase" |      token vectors (+ the phases phase attention reads);       phase.py
+             "phase_source"             "phase_source" is the phase source's own form, for comparison
   encoder    "learned" | "prime"        positions: x + wpe(n), or the prime Hilbert encoder      prime.py
   attention  "standard" | "phase" | "halting"                                                  attention.py,
                                                                                                 phase.py, halting.py
@@ -46,7 +47,7 @@ from .components import (
     AddResidual,
 )
 from .delta import VectorState
-from .phase import PHASE_INITS
+from .phase import PHASE_EMBEDDINGS, PHASE_INITS
 from .prime import PRIMES, check_primes
 
 NANOGPT_STD = 0.02  # nanoGPT's (GPT-2's) initialisation std
@@ -110,11 +111,12 @@ class ResonanceConfig:
             raise ValueError(f"delta_value_dim={self.delta_value_dim} needs residual='delta' "
                              f"(got residual='add', which allows only delta_value_dim=1)")
         check_float("delta_beta_init", self.delta_beta_init, 0.0, 2.0, low_open=True, high_open=True)
-        if self.embedding != "phase" and self.phase_init != "random":
-            raise ValueError(f"phase_init={self.phase_init!r} needs embedding='phase' (got {self.embedding!r})")
-        if self.attention == "phase" and self.embedding != "phase":
-            raise ValueError(f"attention='phase' reads the token phases: it needs embedding='phase' "
-                             f"(got embedding={self.embedding!r})")
+        if self.embedding not in PHASE_EMBEDDINGS and self.phase_init != "random":
+            raise ValueError(f"phase_init={self.phase_init!r} needs embedding='phase' or 'phase_source' "
+                             f"(got {self.embedding!r})")
+        if self.attention == "phase" and self.embedding not in PHASE_EMBEDDINGS:
+            raise ValueError(f"attention='phase' reads the token phases: it needs embedding='phase' or "
+                             f"'phase_source' (got embedding={self.embedding!r})")
         self.primes = check_primes(self.primes, smallest=3 if self.encoder == "prime" else 2)
         for name in ("halting_epsilon", "premanifest_epsilon"):  # entropy is normalised to [0, 1]
             check_float(name, getattr(self, name), 0.0, 1.0, low_open=True)

@@ -29,6 +29,7 @@ from .component import Component
 from .train import Callback, TrainState
 
 PHASE_INITS = ("random", "phonetic")
+PHASE_EMBEDDINGS = ("phase", "phase_source")  # the embedding slot's values that give tokens phases
 
 
 def resonance_matrix(phases: torch.Tensor) -> torch.Tensor:
@@ -92,6 +93,32 @@ class PhaseEmbedding(Component):
         g = self.blend
         x = (1 - g) * self.semantic(idx) + g * self.project(torch.cat([torch.cos(phases), torch.sin(phases)], -1))
         return x, {"phases": phases}
+
+
+class SourcePhaseEmbedding(PhaseEmbedding):
+    """The source's own phase embedding (mbilokonsky/resonance ``test5.ipynb``, ``ResonanceEmbedding``), beside
+    ours for comparison: x = (1 − g) ⊙ E_sem[t] + g ⊙ W_φ φ_t with a *per-dimension* gate g = sigmoid(b), b
+    initialised at 0.3 itself (so g starts at sigmoid(0.3) ≈ 0.574, not 0.3), and the raw phase φ projected
+    (so the input, unlike the attention bias, is not 2π-periodic in φ). The phases and their initialisation are
+    ours (the same as the source's). Every layer's attention reads the same phases, as in the source."""
+
+    def __init__(self, vocab_size: int, n_embd: int, n_frequencies: int = 32, blend_init: float = 0.3,
+                 phase_std: float = 0.3, init: str = "random", vocab: list[str] | None = None):
+        super().__init__(vocab_size, n_embd, n_frequencies, blend_init, phase_std, init, vocab)
+        self.project = nn.Linear(n_frequencies, n_embd, bias=False)
+        self.blend_logit = nn.Parameter(torch.zeros(n_embd))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Phases as ``PhaseEmbedding``; the gate's parameter b = blend_init (the source's ``resonance_blend``)."""
+        super().reset_parameters()
+        with torch.no_grad():
+            self.blend_logit.fill_(self.blend_init)
+
+    def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        phases = self.phase(idx)
+        g = self.blend
+        return (1 - g) * self.semantic(idx) + g * self.project(phases), {"phases": phases}
 
 
 class PhaseResonanceAttention(CausalSelfAttention, Component):
@@ -189,6 +216,6 @@ class PhaseProbe(Callback):
 
     def on_eval(self, state: TrainState, metrics: dict) -> None:
         model = state.model
-        metrics["phase_blend"] = model.wte.blend.item()
+        metrics["phase_blend"] = model.wte.blend.mean().item()  # per-dimension in the source's form
         for i, block in enumerate(model.blocks):
             metrics[f"w_abs_L{i}"] = block.attn.head_weight.detach().abs().mean().item()

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -126,3 +127,23 @@ def test_phase_init_switch_reaches_the_table():
 def test_bad_phase_config(changes, pattern):
     with pytest.raises(ValueError, match=pattern):
         dataclasses.replace(BASE, **changes)
+
+
+def test_the_sources_phase_embedding_gates_per_dimension_from_sigmoid_of_0_3_and_projects_raw_phases():
+    from resonance_lib.phase import PhaseEmbedding, SourcePhaseEmbedding
+
+    torch.manual_seed(0)
+    source, ours = SourcePhaseEmbedding(12, 8, n_frequencies=4), PhaseEmbedding(12, 8, n_frequencies=4)
+    assert source.blend.shape == (8,) and torch.allclose(source.blend, torch.sigmoid(torch.tensor(0.3)))
+    assert ours.blend.shape == () and ours.blend.item() == pytest.approx(0.3)
+    idx = torch.tensor([[1, 2, 3]])
+    for embedding, periodic in ((ours, True), (source, False)):
+        before, _ = embedding(idx)
+        with torch.no_grad():
+            embedding.phase.weight += 2 * math.pi  # the same phases modulo 2π
+        after, features = embedding(idx)
+        assert torch.allclose(before, after, atol=1e-5) is periodic
+        assert features["phases"].shape == (1, 3, 4)
+    model = ResonanceLM(dataclasses.replace(BASE, embedding="phase_source", attention="phase"))
+    logits, _ = model(torch.zeros(1, 5, dtype=torch.long))
+    assert torch.isfinite(logits).all() and isinstance(model.wte, SourcePhaseEmbedding)
