@@ -7,6 +7,9 @@ p_t = sigmoid((ε − H_t(i)) / τ), H_t its attention entropy normalised by log
 heads. The output is Σ_t p_t h_t with the remainder R given to the last iteration; the ponder cost N + R
 (iterations used plus remainder, differentiable through R) is the component's auxiliary loss, which the host
 weighs and adds to its training objective; ``last_iterations`` reports the iterations each token used.
+Compute follows the iterations used by the batch: once every token has halted, no further pass is run
+(``passes`` counts the passes of the last forward); a token that halted earlier than others still costs its
+share of each pass, because the tokens still running attend to its state.
 
 With ``max_iters=1`` it is one standard attention pass (tested against ``CausalSelfAttention``).
 """
@@ -37,6 +40,7 @@ class HaltingAttention(Component):
         self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.last_iterations: torch.Tensor | None = None  # (B, T), iterations each token used
         self.ponder_cost: torch.Tensor | None = None  # mean over tokens of N + R (differentiable through R)
+        self.passes = 0  # attention passes the last forward ran
 
     def attend(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One attention pass: the update and each token's normalised entropy (mean over heads)."""
@@ -51,8 +55,12 @@ class HaltingAttention(Component):
         halted = torch.zeros(x.shape[:2], device=x.device, dtype=x.dtype)  # Σ p so far
         iterations = torch.zeros_like(halted)
         remainder = torch.zeros_like(halted)
+        passes = 0
         for t in range(self.max_iters):
+            if t > 0 and not bool((halted < 1.0 - 1e-3).any()):
+                break  # every token has halted: later passes would add nothing (p_used = 0), so they are skipped
             update, entropy = self.attend(h)
+            passes += 1
             h = h + update  # the state changes, so the next pass attends differently
             running = (halted < 1.0 - 1e-3).to(x.dtype)
             p = torch.sigmoid((self.epsilon - entropy) / self.temperature)
@@ -64,6 +72,7 @@ class HaltingAttention(Component):
             out = out + p_used[..., None] * h
             halted = halted + p_used
             iterations = iterations + running
+        self.passes = passes
         self.last_iterations = iterations.detach()
         self.ponder_cost = (iterations + remainder).mean()
         return out - x  # Σ_t p_t (h_t − h_0): the sublayer's update

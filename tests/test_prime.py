@@ -95,6 +95,26 @@ def test_halting_stops_early_on_a_peaked_distribution():
     assert flat.last_iterations[:, 1:].min() == 4  # (the first token sees one key and always halts)
 
 
+def test_halting_runs_no_pass_after_every_token_halted():
+    torch.manual_seed(0)
+    attn = HaltingAttention(16, 2, max_iters=4, epsilon=0.5, temperature=1e-3)
+    with torch.no_grad():
+        attn.c_attn.weight[:32] *= 200.0  # huge q, k: near one-hot attention, entropy ~ 0: every token halts at once
+    one_pass = HaltingAttention(16, 2, max_iters=1)
+    one_pass.load_state_dict(attn.state_dict())
+    calls = []
+    original = attn.attend
+    attn.attend = lambda h: calls.append(1) or original(h)
+    x = torch.randn(2, 8, 16)
+    out = attn(x)
+    assert (attn.last_iterations == 1).all(), attn.last_iterations
+    assert len(calls) == attn.passes == 1  # the three passes left would add nothing: they are not run
+    assert torch.allclose(out, one_pass(x))
+    slow = HaltingAttention(16, 2, max_iters=4, epsilon=1e-6)  # no token halts early: every pass runs
+    slow(torch.randn(2, 8, 16))
+    assert slow.passes == 4
+
+
 def test_halting_is_differentiable_and_reports_a_ponder_cost():
     attn = HaltingAttention(16, 2)
     x = torch.randn(2, 8, 16, requires_grad=True)
