@@ -41,6 +41,7 @@ FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs fr
 DATA_DIR = None  # a directory holding <corpus>/<file>; None: RESONANCE_DATA_DIR, then data/, then download
 
 # %% tags=[]
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -61,8 +62,15 @@ from resonance_lib.plots import save_figure, save_table
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
 from resonance_lib.source import show_source
-from resonance_lib.sparsity import Sparsifier, SparsityConfig, export_compressed
-from resonance_lib.train import TrainConfig
+from resonance_lib.sparsity import (
+    SOURCE_THRESHOLD,
+    SourceRuleCallback,
+    Sparsifier,
+    SparsityConfig,
+    export_compressed,
+    magnitude_threshold,
+)
+from resonance_lib.train import TrainConfig, train
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
@@ -327,6 +335,52 @@ else:
 storage
 
 # %% [markdown] tags=[]
+# ## 6. The seeds' own rule, run as they wrote it
+#
+# Why a mask engine at all? Their `ResonancePruner` keeps no mask: each cycle zeroes every 2-D block weight
+# below a magnitude threshold $\tau_l = 5\cdot 8.49\times10^{-6}\cdot e^{-10^{-5} c}\,(l+1)^{1/(10+\kappa)}$, then
+# "revives" a fraction 0.27 of the zeros with draws from $N(\mu, \sigma + 0.73|\mu|)$ of what it zeroed — into
+# the copy that boolean indexing returns. `SourceRuleCallback` is that rule in our trainer (AdamW, as in every
+# run here). We train the char LM with it three ways and record the fraction of exactly-zero block weights just
+# before each cycle, after its prune and after its revive:
+#
+# - **as published**: their threshold, their revive (a no-op);
+# - **73% threshold**: a threshold set at the first cycle to the magnitude below which 73% of the weights lie
+#   (`magnitude_threshold`), their revive;
+# - **73% threshold, revive as meant**: the same, with the draws written into the weights.
+
+# %% tags=[]
+show_source(SourceRuleCallback.cycle, "with torch.no_grad():", "record[\"zero_after_revive\"]")
+rule_cfg = dataclasses.replace(lm_train, eval_interval=lm_train.max_iters, eval_iters=2)
+cycle_every = max(2, lm_train.max_iters // 8)
+rule_rows = []
+for setting, at_73, in_place in (("as published", False, False), ("73% threshold", True, False),
+                                 ("73% threshold, revive as meant", True, True)):
+    torch.manual_seed(seeds[0])
+    rule_model = ResonanceLM(lm_base)
+    tau = magnitude_threshold(rule_model, 0.73) if at_73 else SOURCE_THRESHOLD
+    rule = SourceRuleCallback(rule_model, interval=cycle_every, threshold=tau, revive_in_place=in_place,
+                              seed=seeds[0])
+    history = train(rule_model, chars, dataclasses.replace(rule_cfg, seed=seeds[0]), callbacks=[rule])
+    rule_rows += [{"setting": setting, "threshold": tau, "final_val_loss": history["val_loss"].iloc[-1], **r}
+                  for r in rule.history]
+rule_table = pd.DataFrame(rule_rows)
+save_table(rule_table, f"02_source_rule_{PROFILE}", FIG_DIR, stamp)
+rule_table.round(4)
+
+# %% tags=[]
+fig, ax = plt.subplots(figsize=(8, 4))
+for (setting, rows), colour in zip(rule_table.groupby("setting", sort=False), sns.color_palette("tab10"), strict=False):
+    ax.plot(rows["step"], rows["zero_after_revive"], "o-", color=colour, label=f"{setting}: after the cycle")
+    ax.plot(rows["step"], rows["zero_before"], "x--", color=colour, label=f"{setting}: just before the cycle")
+ax.axhline(0.73, color="0.5", ls=":", label="the claimed 73%")
+ax.set(xlabel=f"training step (a cycle every {cycle_every} steps)", ylabel="fraction of block weights exactly 0",
+       ylim=(-0.02, 1.0))
+ax.legend(fontsize=7, loc="center right")
+save_figure(fig, rule_table, f"02_source_rule_{PROFILE}", FIG_DIR, stamp,
+            title=f"the seeds' rule under AdamW, char LM, seed {seeds[0]}: sparsity before and after each cycle");
+
+# %% [markdown] tags=[]
 # ## The claims, measured
 #
 # Three claims of the READMEs, each from the registry with its margin declared before the runs: the cycle
@@ -365,6 +419,10 @@ what_we_found(claims, stamp, facts=[
     f"Etch memory: {graph.number_of_nodes()} neuron(s) ceased in the trained all-modes model (seed {seeds[0]}); the "
     f"emptiest row kept {rows_kept['kept fraction of the row'].min():.0%} of its weights.",
     f"A bitmask + values checkpoint takes {storage['ratio'].iloc[1]:.3f}× the dense state dict's bytes.",
+    f"The seeds' rule run as written (char LM, seed {seeds[0]}), zero fraction after each cycle → just before the "
+    "next: " + "; ".join(
+        f"{setting}: {rows['zero_after_revive'].mean():.4f} → {rows['zero_before'].iloc[1:].mean():.4f}"
+        for setting, rows in rule_table.groupby("setting", sort=False)) + " (means over cycles).",
 ], caveats=[
     f"Run length: char LM {lm_train.max_iters} steps, toy {toy_train.max_iters}, MNIST {vit_train.max_iters}. "
     f"MNIST data: {mnist.note}",
