@@ -18,7 +18,7 @@ SMALL = ResonanceConfig(vocab_size=32, block_size=16, n_layer=2, n_head=2, n_emb
         ("block_size", 0, r"block_size=0"),
         ("dropout", 1.0, r"dropout=1.0 must lie in \[0, 1\)"),
         ("ffn_hidden", 0, r"ffn_hidden=0"),
-        ("embedding_init_std", 0.0, r"embedding_init_std=0.0 must lie in \(0, inf\]"),
+        ("position_init_std", 0.0, r"position_init_std=0.0 must lie in \(0, inf\]"),
     ],
 )
 def test_bad_config_names_field_and_value(field, value, pattern):
@@ -133,18 +133,18 @@ def test_match_params_sizes_the_classifier_not_a_language_model():
     assert abs(config_params(matched, vit) - target) <= 0.02 * target
 
 
-def test_embedding_init_std_draws_the_tied_token_table_and_the_positions_and_nothing_else():
+def test_position_init_std_draws_the_position_table_and_nothing_else():
     torch.manual_seed(0)
     nanogpt = ResonanceLM(SMALL)
     torch.manual_seed(0)
-    default = ResonanceLM(dataclasses.replace(SMALL, embedding_init_std=0.02))
+    default = ResonanceLM(dataclasses.replace(SMALL, position_init_std=0.02))
     for (name, a), b in zip(nanogpt.state_dict().items(), default.state_dict().values(), strict=True):
         assert torch.equal(a, b), name  # the default changes nothing, bit for bit
     torch.manual_seed(0)
-    pytorch_default = ResonanceLM(dataclasses.replace(SMALL, embedding_init_std=1.0))  # the source's baseline
-    assert pytorch_default.lm_head.weight is pytorch_default.wte.token_weight
-    assert pytorch_default.wte.token_weight.std().item() == pytest.approx(1.0, rel=0.1)
-    assert pytorch_default.wpe.weight.std().item() == pytest.approx(1.0, rel=0.1)
-    assert nanogpt.wte.token_weight.std().item() == pytest.approx(0.02, rel=0.1)
-    blocks = zip(nanogpt.blocks.state_dict().values(), pytorch_default.blocks.state_dict().values(), strict=True)
-    assert all(torch.equal(a, b) for a, b in blocks)
+    source = ResonanceLM(dataclasses.replace(SMALL, position_init_std=1.0))  # the phase source's standard model
+    assert source.wpe.weight.std().item() == pytest.approx(1.0, rel=0.1)
+    for (name, a), b in zip(nanogpt.state_dict().items(), source.state_dict().values(), strict=True):
+        assert torch.equal(a, b) is (name != "wpe.weight"), name
+    with pytest.raises(ValueError, match="position_init_std=1.0 sets a learned position table: it needs "
+                                         "encoder='learned'"):
+        dataclasses.replace(SMALL, encoder="prime", position_init_std=1.0)
