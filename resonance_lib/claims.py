@@ -85,6 +85,9 @@ CLAIMS: dict[str, Claim] = {c.id: c for c in [
     Claim("prime_model_beats_baseline", "Semantic Resonance LM implementation plan",
           "the prime-subspace model (encoder, halting attention, memory, pre-manifest head, prime mask) beats a "
           "same-size baseline", "", "test_loss", True, LM_MARGIN, "04"),
+    Claim("halting_saves_compute", "Semantic Resonance LM implementation plan",
+          "entropy-based halting stops attention once it is confident, saving compute without losing quality", "",
+          "test_loss", True, LM_MARGIN, "04", asserts="not worse"),
     Claim("everything_beats_baseline", "all of the sources",
           "every resonance component together beats a matched baseline", "", "test_loss", True, LM_MARGIN, "05"),
 ]}

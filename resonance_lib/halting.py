@@ -24,6 +24,7 @@ import torch.nn as nn
 from .attention import causal_softmax, merge_heads, normalised_entropy, split_heads
 from .checks import check_float, check_int
 from .component import Component
+from .train import Callback, TrainState
 
 
 class HaltingAttention(Component):
@@ -79,3 +80,15 @@ class HaltingAttention(Component):
 
     def auxiliary_losses(self) -> dict[str, torch.Tensor]:
         return {"ponder": self.ponder_cost} if self.ponder_cost is not None else {}
+
+
+class HaltingProbe(Callback):
+    """Adds to the trainer's eval rows what the halting layers did on the last evaluation batch:
+    ``mean_iterations`` (iterations per token, mean over tokens and layers) and ``mean_passes`` (attention passes
+    run, mean over layers: what the compute follows)."""
+
+    def on_eval(self, state: TrainState, metrics: dict) -> None:
+        layers = [m for m in state.model.modules() if isinstance(m, HaltingAttention) and m.last_iterations is not None]
+        if layers:
+            metrics["mean_iterations"] = float(torch.stack([m.last_iterations.mean() for m in layers]).mean())
+            metrics["mean_passes"] = sum(m.passes for m in layers) / len(layers)

@@ -190,3 +190,22 @@ def test_ponder_cost_is_an_auxiliary_term_not_part_of_the_loss():
 def test_bad_prime_config(changes, pattern):
     with pytest.raises(ValueError, match=pattern):
         dataclasses.replace(BASE, **changes)
+
+
+def test_halting_probe_reports_iterations_and_passes_at_every_eval():
+    from resonance_lib.data import SequenceReconstruction
+    from resonance_lib.halting import HaltingProbe
+    from resonance_lib.model import ResonanceConfig, ResonanceLM
+    from resonance_lib.train import TrainConfig, train
+
+    torch.manual_seed(0)
+    task = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy")
+    model = ResonanceLM(ResonanceConfig(vocab_size=16, block_size=16, n_layer=2, n_head=2, n_embd=16,
+                                        attention="halting", halting_max_iters=3))
+    history = train(model, task, TrainConfig(max_iters=4, batch_size=4, eval_interval=2, eval_iters=1,
+                                             warmup_iters=0, device="cpu"), callbacks=[HaltingProbe()])
+    assert history["mean_iterations"].between(1, 3).all() and history["mean_passes"].between(1, 3).all()
+    plain = ResonanceLM(ResonanceConfig(vocab_size=16, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    history = train(plain, task, TrainConfig(max_iters=2, batch_size=4, eval_interval=2, eval_iters=1,
+                                             warmup_iters=0, device="cpu"), callbacks=[HaltingProbe()])
+    assert "mean_iterations" not in history  # no halting layer: no column
