@@ -381,6 +381,19 @@ save_figure(fig, rule_table, f"02_source_rule_{PROFILE}", FIG_DIR, stamp,
             title=f"the seeds' rule under AdamW, char LM, seed {seeds[0]}: sparsity before and after each cycle");
 
 # %% [markdown] tags=[]
+# ## Where ours departs from the source
+#
+# | the seeds' code (`ResonanceTransformer.py`) | here | why |
+# |---|---|---|
+# | prunes \|W\| below 5 × 8.49e-6 (with its decay and depth curve) | magnitude-prunes each layer to a target whose parameter-weighted mean is 73% | their threshold zeroes well under 1% of the weights (section 6); a target is what "~73%" means |
+# | keeps no mask: zeroed weights get gradients and AdamW moments | a boolean mask per weight; masked weights and their moments held at zero after every step | without it the zeros regrow before the next cycle (section 6) |
+# | revives with `param[mask].normal_(μ, σ)`, which fills a copy | writes the draws from N(μ, σ + noise floor) into the weights | the published call revives nothing |
+# | `twist_mode` flips the sign of about half of the squared activations of `out_proj` and `ff2` in every forward pass | flips the sign of the revived draws (N(−μ, ·)) | the activation twist is part of `resonance_equilibrium`, which is not built here (next row) |
+# | `resonance_equilibrium` activations: a ReLU whose small outputs are overwritten in place, squaring and clipping to [−1, 1], 5% of entries rounded to integers | nanoGPT's GELU MLP | the in-place write stops the backward pass (first cell); the sparsity claims do not rest on the activation |
+# | `etch_memory`: a graph of parameter tensors that are entirely zero; meta-revival adds noise to every zero of every weight | a graph of output units whose whole row was pruned ("ceased" neurons); meta-revival spends a layer's revival budget on one ceased unit | at 73% no whole tensor is ever zero, so their graph stays empty |
+# | revive ratio 0.27 · (1 + A·sin(2πt/100)) | `revive_ratio` · (1 + A·sin(2πt/P)), P a setting | the same form |
+
+# %% [markdown] tags=[]
 # ## The claims, measured
 #
 # Three claims of the READMEs, each from the registry with its margin declared before the runs: the cycle

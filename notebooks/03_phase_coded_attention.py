@@ -263,6 +263,19 @@ save_table(attribution, f"03_attribution_{PROFILE}", FIG_DIR, stamp)
 attribution.round(4)
 
 # %% [markdown] tags=[]
+# ## Where ours departs from the source
+#
+# | the source (README, `test5.ipynb`) | here | why |
+# |---|---|---|
+# | OpenWebText (5%), GPT-2 BPE (50,257 tokens), 126M parameters, 2 epochs, one run per model | tinyshakespeare split into words, the baby GPT's size, the profile's steps and seeds | offline, on a CPU; several seeds for intervals |
+# | blend: a per-dimension parameter started at 0.3 and passed through a sigmoid (≈ 0.57 at the start) | one gate, started at sigmoid = 0.3 (the README's number) | both are run: `phase_source_form` is the source's |
+# | the raw phase φ projected into the input | [cos φ, sin φ] projected, so the input, like the bias, sees φ modulo 2π | both are run (as above) |
+# | the S×S resonance matrix built and added to the scores | a rank-2F feature appended to q and k inside `scaled_dot_product_attention` | the same scores (tested to float64 precision), without an S×S tensor |
+# | standard model: position table at PyTorch's N(0, 1); resonance model: N(0, 0.02) | N(0, 0.02) in every arm; the source's standard model as the extra arm `standard_source_init` | to separate the mechanism from the initialisation (section 4) |
+# | dropout 0.1, lr 3·10⁻⁴, batch 8 × 4 accumulation | the baby GPT's settings, the same for every arm | one recipe for all arms |
+# | the standard model smaller than the resonance ones (123.8M vs 125.5M) | every arm within ±2% of the baseline's parameters | a fair count |
+
+# %% [markdown] tags=[]
 # ## The seed's three claims, measured
 #
 # From the registry, margins declared before the runs: phase attention beats standard attention (the README:

@@ -323,6 +323,18 @@ save_figure(fig, pareto, f"04_halting_pareto_{PROFILE}", FIG_DIR, stamp,
             title=f"halting vs fixed depth, char level, {run_cfg.max_iters} steps (means over seeds)");
 
 # %% [markdown] tags=[]
+# ## Where ours departs from the plan
+#
+# | the plan | here | why |
+# |---|---|---|
+# | halting loop: q, k, v computed once, the same attention repeated until the entropy falls below ε | attention on a state that each pass updates; ACT-style soft halting with a remainder and a ponder cost (its own column, not in the reported loss) | the plan's iterations are identical (section 4); a hard threshold has no gradient |
+# | prime resonance mask as a Python double loop | the same mask, vectorised | identical masks (section 2), milliseconds instead of seconds |
+# | the prime encoder's subspaces with their own position code | a real Fourier basis of Z_p in each subspace, so the code identifies positions modulo 7·11·13·17·19 | a position code periodic in each prime, as the plan describes |
+# | prime 2 allowed | primes ≥ 3 for the encoder (2 is allowed in the mask) | Z_2 has no two-column Fourier code |
+# | WikiText-103, a 5–10M-parameter model | tinyshakespeare characters and words, the baby GPT's size | offline, on a CPU |
+# | the memory adapts online at inference | online writes as a switch, measured on a re-read passage | so the effect of the writes can be seen alone |
+
+# %% [markdown] tags=[]
 # ## The claims, measured
 #
 # The plan's claim is about the whole model: `prime_all` (encoder, halting attention, memory, pre-manifest
