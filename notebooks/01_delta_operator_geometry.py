@@ -282,7 +282,7 @@ share.groupby(["variant", "regime"], observed=False).size().unstack().div(
 chars = prepare("tinyshakespeare", "char", data_dirs=[DATA_DIR] if DATA_DIR else None)
 lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    quick=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+    quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),

@@ -87,7 +87,7 @@ device = run.device
 show_source(resonance_matrix, "return ");
 
 # %% tags=[]
-words = prepare("tinyshakespeare", "word", max_vocab=pick(PROFILE, smoke=800, quick=4000, gpu=8000),
+words = prepare("tinyshakespeare", "word", max_vocab=pick(PROFILE, smoke=800, quick=2000, gpu=8000),
                 data_dirs=[DATA_DIR] if DATA_DIR else None)
 vocab = words.tokenizer.itos
 groups = rhyme_groups([w for w in vocab if w.isalpha()])
@@ -187,12 +187,12 @@ timing.pivot_table(index=["device", "seq_len"], columns="form", values="ms").ass
 # %% tags=[]
 base = ResonanceConfig(vocab_size=len(vocab), **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    quick=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+    quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=128, dropout=0.2)))
 variants = matched_variants(base, ["phase_random", "phase_phonetic"])
 small_fraction = pick(PROFILE, smoke=0.9, quick=0.6, gpu=0.6)  # the smoke model is too small to shrink to 60%
 smaller = match_params(dataclasses.replace(base, embedding="phase", attention="phase", phase_init="phonetic",
-                                           n_embd=pick(PROFILE, smoke=32, quick=96, gpu=288)),
+                                           n_embd=pick(PROFILE, smoke=32, quick=48, gpu=288)),
                        int(small_fraction * config_params(base)), tolerance=0.05)
 variants.append(Variant("phase_phonetic_small", smaller))
 variants.append(Variant("standard_source_init", dataclasses.replace(base, position_init_std=1.0)))

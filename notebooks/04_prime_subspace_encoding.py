@@ -153,7 +153,7 @@ mask_timing
 # %% tags=[]
 components = ["prime_encoder", "halting_attention", "memory", "premanifest_head", "prime_ffn_mask", "prime_all"]
 size = pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-            quick=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),
+            quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
             gpu=dict(n_layer=6, n_head=8, n_embd=256, block_size=256))
 run_cfg = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),

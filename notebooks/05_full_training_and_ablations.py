@@ -204,6 +204,9 @@ show_source(build_block, "return Block(", "bias=config.bias)")
 show_source(Block.forward);
 
 # %% tags=[]
+# the ablation's model: part 1's, except in `quick`, where it is narrower (64 wide) so that all five notebooks fit
+# in about 30 minutes of a laptop
+ablation_size = pick(PROFILE, smoke=model_size, quick=dict(model_size, n_embd=64), full=model_size, gpu=model_size)
 components = ["delta_dv1", "delta_dv4", "sparse_resonance", "phase_random", "phase_phonetic", "prime_encoder",
               "halting_attention", "memory", "premanifest_head", "prime_ffn_mask", "everything"]
 controls = ["write_dv1", "write_dv4", "dense_small"]
@@ -222,7 +225,7 @@ word_vocab = pick(PROFILE, smoke=500, quick=2000, full=2000, gpu=8000)
 def ablate(level):
     corpus = data if level == "char" else prepare("tinyshakespeare", "word", max_vocab=word_vocab, data_dirs=data_dirs)
     names = [c for c in components + controls if not (level == "char" and c == "phase_phonetic")]
-    base = ResonanceConfig(vocab_size=corpus.vocab_size, **model_size)
+    base = ResonanceConfig(vocab_size=corpus.vocab_size, **ablation_size)
     variants = matched_variants(base, names)
     if len(multipliers) > 1:  # (1) the same sweep for every arm
         sweep, chosen = tune_learning_rates(variants, tuning_seeds, corpus, ablation_cfg, multipliers,
