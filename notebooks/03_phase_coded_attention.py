@@ -100,9 +100,11 @@ largest = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:8]
 pd.DataFrame([{"rhyming part": k, "size": len(v), "examples": " ".join(v[:10])} for k, v in largest])
 
 # %% tags=[]
-sentence = "the cat sat on the mat and the dog ran into the fog"
-ids = words.tokenizer.encode(sentence)
-tokens = [vocab[i] for i in ids]
+# two in-vocabulary words from each of the four largest rhyme groups, first words then their rhymes
+pairs = [group[:2] for _, group in largest[:4]]
+tokens = [pair[0] for pair in pairs] + [pair[1] for pair in pairs]
+ids = [words.tokenizer.stoi[t] for t in tokens]
+print("the words (each rhymes with the one four places on):", " ".join(tokens))
 gen = torch.Generator().manual_seed(0)
 random_table = torch.randn(len(vocab), 32, generator=gen) * 0.3
 phonetic_table = phonetic_phase_init(vocab, 32, seed=0)
@@ -115,7 +117,7 @@ for ax, (label, table) in zip(axes, (("random phases", random_table), ("phonetic
     frames.append(pd.DataFrame([{"i": i, "j": j, "token_i": tokens[i], "token_j": tokens[j], "R": R[i, j], "init": label}
                                 for i in range(len(tokens)) for j in range(len(tokens))]))
 save_figure(fig, pd.concat(frames), f"03_resonance_matrix_{PROFILE}", FIG_DIR, stamp,
-            title="resonance between the words of one sentence");
+            title="resonance between eight vocabulary words: four rhyming pairs");
 
 # %% [markdown] tags=[]
 # ## 2. Why the bias is cheap: a rank-$2F$ inner product
