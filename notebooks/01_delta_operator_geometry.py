@@ -276,7 +276,7 @@ share.groupby(["variant", "regime"], observed=False).size().unstack().div(
 # %% [markdown] tags=[]
 # ## 4. A character language model at matched parameters
 #
-# tinyshakespeare, the CPU "baby" GPT of notebook 05 as the baseline (smaller in `smoke`, 64 wide and 300 steps
+# tinyshakespeare, the CPU "baby" GPT of notebook 05 as the baseline (smaller in `smoke`, 64 wide and 200 steps
 # in `quick`, so that all five notebooks run within half an hour on two cores: an early-training look), the two
 # delta residuals and their write-only controls sized to its parameter count, the same batches and steps for all.
 # The delta residuals cost more per step, so each arm below 0.8× the baseline's measured training throughput
@@ -296,7 +296,7 @@ lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=300, batch_size=12, eval_interval=100, eval_iters=40),
+    quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=40),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 lm_variants = matched_variants(lm_base, ["delta_dv1", "delta_dv4", "write_dv1", "write_dv4"])
 speed = measure_throughput(lm_variants, chars, lm_train, **pick(  # interleaved, one thread, kept in the run cache

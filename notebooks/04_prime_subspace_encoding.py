@@ -157,7 +157,7 @@ size = pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
             gpu=dict(n_layer=6, n_head=8, n_embd=256, block_size=256))
 run_cfg = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=150, batch_size=12, eval_interval=50, eval_iters=20, warmup_iters=15),
+    quick=dict(max_iters=120, batch_size=12, eval_interval=40, eval_iters=20, warmup_iters=12),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 runs, models, summaries = [], {}, []
 for level in ("char", "word"):
@@ -275,8 +275,8 @@ halting_summary
 
 # %% tags=[]
 char_base = ResonanceConfig(vocab_size=char.vocab_size, **size)
-depths = pick(PROFILE, smoke=(1, 2), quick=(1, 2, 3, 4), gpu=(1, 2, 3, 4))
-epsilons = pick(PROFILE, smoke=(0.9,), quick=(0.5, 0.8, 0.9, 0.95, 1.0), gpu=(0.5, 0.8, 0.9, 0.95, 1.0))
+depths = pick(PROFILE, smoke=(1, 2), quick=(1, 2, 4), gpu=(1, 2, 3, 4))
+epsilons = pick(PROFILE, smoke=(0.9,), quick=(0.5, 0.9, 1.0), gpu=(0.5, 0.8, 0.9, 0.95, 1.0))
 probe = lambda model, cfg: [HaltingProbe()]  # noqa: E731
 halting_arms = [Variant(f"iterated_x{k}", dataclasses.replace(char_base, attention="halting", halting_max_iters=k,
                                                                halting_epsilon=1e-6), callbacks=probe)
