@@ -130,7 +130,9 @@ print(f"{config_params(baseline):,} parameters")
 
 # %% tags=[]
 if "nanogpt" in sections:
-    runs = run_grid([Variant("baseline", baseline)], seeds, nanogpt_data, train_cfg, cache_dir=run.cache_dir)
+    # quick: two seeds of the 2000-step reproduction (it is the notebook's costliest part at that profile)
+    nanogpt_seeds = pick(PROFILE, smoke=seeds, quick=seeds[:2], full=seeds, gpu=seeds)
+    runs = run_grid([Variant("baseline", baseline)], nanogpt_seeds, nanogpt_data, train_cfg, cache_dir=run.cache_dir)
     fig = loss_curves(runs)
     for ax in fig.axes:
         ax.set_xlabel("training step")
@@ -212,14 +214,14 @@ components = ["delta_dv1", "delta_dv4", "sparse_resonance", "phase_random", "pha
 controls = ["write_dv1", "write_dv4", "dense_small"]
 ablation_cfg = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=120, batch_size=12, eval_interval=60, eval_iters=20, warmup_iters=12),
+    quick=dict(max_iters=100, batch_size=12, eval_interval=50, eval_iters=20, warmup_iters=10),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=250, batch_size=32, eval_interval=125, eval_iters=20, warmup_iters=25)))
 tuning_seeds = pick(PROFILE, smoke=[100], quick=[100], full=[100], gpu=[100])  # never evaluation seeds
 multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0, 4.0), gpu=(1.0,))
 timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
               full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))
-word_vocab = pick(PROFILE, smoke=500, quick=2000, full=2000, gpu=8000)
+word_vocab = pick(PROFILE, smoke=500, quick=1000, full=2000, gpu=8000)
 
 
 def ablate(level):
