@@ -44,6 +44,11 @@ TABLES = [
     ("03_phase_summary", "Phase-coded attention, word level (notebook 03)",
      ["variant", "params", "val_loss_mean", "ppl_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
       "throughput_vs_baseline"]),
+    ("03_attribution", "Where the phase source's \"60% smarter\" came from: its comparison split into mechanism and "
+     "initialisation, paired by seed (notebook 03)",
+     ["difference", "n_seeds", "mean_nats", "ci_low", "ci_high", "perplexity_ratio"]),
+    ("04_halting_pareto", "Halting attention against fixed depth: loss for compute (notebook 04)",
+     ["variant", "kind", "test_loss", "mean_passes", "mean_iterations", "flops_per_token", "throughput_vs_baseline"]),
     ("04_summary", "Prime encoder, halting attention, memory, pre-manifest head, prime FFN mask (notebook 04)",
      ["level", "variant", "params", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
       "throughput_vs_baseline"]),
@@ -160,7 +165,7 @@ def _replace_between(text: str, start: str, end: str, body: str) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", nargs="+", default=["full", "quick", "gpu"],
+    parser.add_argument("--profile", nargs="+", default=["quick", "full", "gpu"],
                         help="profiles to render, in order; after the first only tables that exist are shown")
     parser.add_argument("--readme", type=Path, default=PACKAGE_ROOT / "README.md")
     parser.add_argument("--fig-dir", type=Path, default=PACKAGE_ROOT / "figures")
