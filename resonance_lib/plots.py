@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -28,8 +29,21 @@ class Stamp:
         return f"profile={self.profile} · device={self.device} · seeds={list(self.seeds)} · commit={self.commit}"
 
 
+class SavedFigure(NamedTuple):
+    """Where ``save_figure`` wrote a figure and its table; shown as paths relative to the repository, so a cell
+    that ends with ``save_figure(...)`` prints no path of the machine that ran it."""
+
+    png: Path
+    csv: Path
+
+    def __repr__(self) -> str:
+        from .session import display_path
+
+        return f"saved {display_path(self.png)} and {Path(display_path(self.csv)).name}"
+
+
 def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp,
-                title: str | None = None) -> tuple[Path, Path]:
+                title: str | None = None) -> SavedFigure:
     """Title ``fig`` with ``title`` and the stamp's profile, device and seeds, write the full stamp (with the
     commit) at its foot, save it as ``<fig_dir>/<name>.png`` and ``table`` as ``<fig_dir>/<name>.csv``, and
     show the PNG inline when running in a notebook."""
@@ -44,7 +58,7 @@ def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | 
     table.to_csv(csv, index=False)
     show_inline(png)
     plt.close(fig)  # shown once, as saved (an inline backend would otherwise show it again)
-    return png, csv
+    return SavedFigure(png, csv)
 
 
 def show_inline(png: Path) -> None:

@@ -131,6 +131,22 @@ def test_the_committed_notebook_reads_clean(notebook):
     """As a reader gets it on GitHub or in JupyterLab: no injected-parameters cell, no path of the machine that
     ran it, and an inline image for every figure a cell that ran saved."""
     executed = json.loads(notebook.read_text(encoding="utf-8"))
-    saved = sum("".join(c["source"]).count("save_figure(") for c in executed["cells"]
-                if c["cell_type"] == "code" and c.get("execution_count"))
+    profile = executed["metadata"]["papermill"]["parameters"]["PROFILE"]
+    # the figures that run saved: the committed figures/ holds exactly the PNGs of the committed run's profile
+    saved = len(list((notebook.parent.parent / "figures").glob(f"{notebook.stem[:2]}_*_{profile}.png")))
+    assert saved, f"no figures/{notebook.stem[:2]}_*_{profile}.png: the figures of the committed run are missing"
     assert not reader_problems(executed, saved)
+
+
+def test_a_cell_ending_in_save_figure_shows_no_machine_path(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from resonance_lib.plots import Stamp, save_figure
+
+    saved = save_figure(plt.figure(), pd.DataFrame({"x": [1]}), "f", tmp_path, Stamp("smoke", "cpu", (0,), "abc"))
+    assert saved.png.exists() and saved.csv.exists()
+    assert not MACHINE_PATH.search(repr(saved)) and repr(saved) == "saved f.png and f.csv"
