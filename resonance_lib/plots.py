@@ -45,8 +45,9 @@ class SavedFigure(NamedTuple):
 def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp,
                 title: str | None = None) -> SavedFigure:
     """Title ``fig`` with ``title`` and the stamp's profile, device and seeds, write the full stamp (with the
-    commit) at its foot, save it as ``<fig_dir>/<name>.png`` and ``table`` as ``<fig_dir>/<name>.csv``, and
-    show the PNG inline when running in a notebook."""
+    commit) at its foot, save it as ``<fig_dir>/<name>.png`` and ``table`` as ``<fig_dir>/<name>.csv`` (with the
+    stamp's fields as columns where the table has none of its own), and show the PNG inline when running in a
+    notebook."""
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
     heading = stamp.headline() if title is None else f"{title}\n{stamp.headline()}"
@@ -55,7 +56,10 @@ def save_figure(fig: plt.Figure, table: pd.DataFrame, name: str, fig_dir: str | 
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     png, csv = fig_dir / f"{name}.png", fig_dir / f"{name}.csv"
     fig.savefig(png, dpi=120, bbox_inches="tight")
-    table.to_csv(csv, index=False)
+    stamp_fields = {"profile": stamp.profile, "device": stamp.device, "seeds": " ".join(map(str, stamp.seeds)),
+                    "commit": stamp.commit}
+    # the stamp's fields where the table has none of its own (a runs table keeps each run's device and commit)
+    table.assign(**{k: v for k, v in stamp_fields.items() if k not in table}).to_csv(csv, index=False)
     show_inline(png)
     plt.close(fig)  # shown once, as saved (an inline backend would otherwise show it again)
     return SavedFigure(png, csv)

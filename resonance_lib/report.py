@@ -105,6 +105,10 @@ def render(fig_dir: Path, profile: str, only_existing: bool = False) -> str:
                 parts.append(f"**{heading}** — not run yet in the `{profile}` profile (`{path.name}` missing).")
             continue
         df = read_table(path)
+        if not {"profile", "device", "seeds", "commit"} <= set(df.columns):
+            parts.append(f"**{heading}** — `{path.name}` carries no provenance stamp (written before figure tables "
+                         "were stamped): re-run its notebook to show it here.")
+            continue
         origin = df.iloc[0]
         parts.append(f"**{heading}** — `{path.relative_to(fig_dir.parent)}`; profile {origin['profile']}, "
                      f"device {origin['device']}, seeds {origin['seeds']}, commit {origin['commit']}\n\n"

@@ -77,3 +77,23 @@ def test_stamps_read_back_as_text_even_when_a_commit_looks_like_a_number(tmp_pat
     assert pd.read_csv(tmp_path / "t.csv")["commit"].dtype != object  # what plain read_csv does
     table = read_table(tmp_path / "t.csv")
     assert table["commit"].iloc[0] == "77722e4" and table["seeds"].iloc[0] == "0 1"
+
+
+def test_a_figure_table_carries_the_stamp_but_keeps_each_runs_own_commit(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from resonance_lib.plots import Stamp, read_table, save_figure
+    from resonance_lib.report import render
+
+    stamp = Stamp("quick", "cpu (2 threads)", (0, 1), "new1234")
+    save_figure(plt.figure(), pd.DataFrame({"x": [1, 2]}), "04_summary_quick", tmp_path, stamp)
+    assert read_table(tmp_path / "04_summary_quick.csv")[["profile", "commit"]].iloc[0].tolist() == ["quick", "new1234"]
+    runs = pd.DataFrame({"step": [0, 1], "commit": ["old0001", "old0001"], "device": ["cpu", "cpu"]})
+    save_figure(plt.figure(), runs, "05_curves_quick", tmp_path, stamp)
+    written = read_table(tmp_path / "05_curves_quick.csv")
+    assert (written["commit"] == "old0001").all() and (written["profile"] == "quick").all()
+    pd.DataFrame({"x": [1]}).to_csv(tmp_path / "03_phase_summary_quick.csv", index=False)  # an unstamped table
+    assert "carries no provenance stamp" in render(tmp_path, "quick")
