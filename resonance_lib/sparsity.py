@@ -477,6 +477,10 @@ class SourceRuleCallback(Callback):
     the copy that boolean indexing returns — so nothing is revived; True writes the draw into the weight (what
     the code means). ``history`` holds, per cycle, the zero fraction just before the cycle (what the weights
     regrew to since the last one), after the prune and after the revive.
+
+    One simplification: in the source the attention layer and its block each own a pruner, so the attention
+    weights are pruned and revived twice per cycle (the second prune finds little new to zero); here every
+    weight gets one pass.
     """
 
     def __init__(self, model: nn.Module, interval: int, threshold: float = SOURCE_THRESHOLD,
