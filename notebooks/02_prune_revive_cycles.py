@@ -392,6 +392,7 @@ save_figure(fig, rule_table, f"02_source_rule_{PROFILE}", FIG_DIR, stamp,
 # | `resonance_equilibrium` activations: a ReLU whose small outputs are overwritten in place, squaring and clipping to [−1, 1], 5% of entries rounded to integers | nanoGPT's GELU MLP | the in-place write stops the backward pass (first cell); the sparsity claims do not rest on the activation |
 # | `etch_memory`: a graph of parameter tensors that are entirely zero; meta-revival adds noise to every zero of every weight | a graph of output units whose whole row was pruned ("ceased" neurons); meta-revival spends a layer's revival budget on one ceased unit | at 73% no whole tensor is ever zero, so their graph stays empty |
 # | revive ratio 0.27 · (1 + A·sin(2πt/100)) | `revive_ratio` · (1 + A·sin(2πt/P)), P a setting | the same form |
+# | the attention layer and its block each own a pruner, so attention weights are pruned and revived twice per cycle | one pass per weight (in the engine and in `SourceRuleCallback`) | the second pass finds little new to prune |
 
 # %% [markdown] tags=[]
 # ## The claims, measured
