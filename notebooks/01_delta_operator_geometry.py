@@ -28,7 +28,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
-PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "gpu" (a GPU); "full": notebook 05 so far
+PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "full" (the protocol: hours on CPU) | "gpu"
 SEEDS = None  # None: the profile's seeds
 DEVICE = "auto"  # "auto" | "cpu" | "cuda"
 FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
@@ -46,8 +46,8 @@ import torch
 from resonance_lib.claims import measure, record_claims
 from resonance_lib.data import KeyValueOverwrite, prepare
 from resonance_lib.delta import DeltaResidual, apply_delta, collect_betas, delta_operator, delta_write
-from resonance_lib.compute import equal_compute_variants, measure_throughput
-from resonance_lib.experiments import block_grad_norms, matched_variants, run_grid, summarize
+from resonance_lib.compute import measure_throughput
+from resonance_lib.experiments import block_grad_norms, matched_variants, summarize, tuned_grid
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params
 from resonance_lib.plots import loss_curves, save_figure, save_table
@@ -59,6 +59,9 @@ from resonance_lib.train import TrainConfig
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
+# the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed (full profile)
+lr_multipliers = pick(PROFILE, smoke=(1.0,), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(1.0,))
+tuning_seeds = [100]  # never an evaluation seed
 
 
 # %% [markdown] tags=[]
@@ -194,12 +197,13 @@ show_source(DeltaResidual.forward, "k, beta, v = self.gates", "return state + k.
 # where a method can do better or worse. The runs below show where it lands.
 
 # %% tags=[]
-task = KeyValueOverwrite(n_keys=4, n_values=8, n_pairs=pick(PROFILE, smoke=4, quick=6, gpu=6), seed=0)
+task = KeyValueOverwrite(n_keys=4, n_values=8, n_pairs=pick(PROFILE, smoke=4, quick=6, full=6, gpu=6), seed=0)
 print(f"sequence length {task.block_size}, vocab {task.vocab_size}; "
       f"query written more than once in {task.overwritten_fraction():.0%} of sequences")
 kv_base = ResonanceConfig(vocab_size=task.vocab_size, block_size=task.block_size,
                           **pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=16),
                                  quick=dict(n_layer=2, n_head=4, n_embd=64),
+                                 full=dict(n_layer=2, n_head=4, n_embd=64),  # the calibrated size
                                  gpu=dict(n_layer=4, n_head=4, n_embd=128)))
 # each within ±2% of the baseline; write_dv* are the controls: the delta rule without its erase term
 kv_variants = matched_variants(kv_base, ["delta_dv1", "delta_dv4", "write_dv1", "write_dv4"])
@@ -210,8 +214,12 @@ pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v
 kv_train = TrainConfig(device=DEVICE, learning_rate=3e-3, min_lr=3e-4, batch_size=64, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=600, eval_interval=100, eval_iters=20, warmup_iters=50),
+    full=dict(max_iters=600, eval_interval=100, eval_iters=50, warmup_iters=50),
     gpu=dict(max_iters=6000, eval_interval=500, eval_iters=50, warmup_iters=200)))
-kv_runs, kv_models = run_grid(kv_variants, seeds, task, kv_train, return_models=True, cache_dir=run.cache_dir)
+# every arm's learning rate from the same sweep on a tuning seed (full profile); the task is an endless random
+# stream, so the sweep reads the sampled validation loss
+kv_runs, kv_sweep, kv_lr, kv_models = tuned_grid(kv_variants, seeds, task, kv_train, lr_multipliers, tuning_seeds,
+                                                 metric="val_loss", return_models=True, cache_dir=run.cache_dir)
 kv_summary = summarize(kv_runs, metric="val_acc", higher_is_better=True)
 save_table(kv_summary, f"01_forgetting_summary_{PROFILE}", FIG_DIR, stamp)
 kv_summary
@@ -284,6 +292,9 @@ share.groupby(["variant", "regime"], observed=False).size().unstack().div(
 # delta residuals and their write-only controls sized to its parameter count, the same batches and steps for all.
 # The delta residuals cost more per step, so each arm below 0.8× the baseline's measured training throughput
 # also trains the steps that fit in the baseline's time, with its own full schedule (`<arm>@compute`).
+# In the `full` profile (the baby GPT, 2000 steps, six seeds) every arm, baseline included, first gets the same
+# learning-rate sweep (×0.5, ×1, ×2 of the baseline's rate) on a tuning seed that is never an evaluation seed
+# (`tuned_grid`), as in notebook 05; `quick` trains every arm at one rate.
 #
 # **The anchor.** Deep Delta Learning's own language-model numbers (arXiv 2601.00417; FineWeb-Edu, one run per
 # model): validation loss against the additive baseline −0.0061 (124M) and −0.0014 (353M) nats for the scalar
@@ -296,18 +307,21 @@ chars = prepare("tinyshakespeare", "char", data_dirs=[DATA_DIR] if DATA_DIR else
 lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
     quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
+    full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=40),
+    full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 lm_variants = matched_variants(lm_base, ["delta_dv1", "delta_dv4", "write_dv1", "write_dv4"])
 speed = measure_throughput(lm_variants, chars, lm_train, **pick(  # interleaved, one thread, kept in the run cache
     PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
-    gpu=dict(steps=20, warmup=5, repeats=3)), cache_dir=run.cache_dir)
+    full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3)), cache_dir=run.cache_dir)
 ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
-lm_runs = run_grid(lm_variants + equal_compute_variants(lm_variants, ratios, lm_train.max_iters), seeds, chars,
-                   lm_train, cache_dir=run.cache_dir)
+# the same learning-rate sweep for every arm (full profile), then equal steps and, for slow arms, equal compute
+lm_runs, lm_sweep, lm_lr = tuned_grid(lm_variants, seeds, chars, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
+                                      cache_dir=run.cache_dir)
 lm_summary = summarize(lm_runs)
 lm_summary["throughput_ratio"] = lm_summary["variant"].str.removesuffix("@compute").map(ratios)
 save_table(lm_summary, f"01_charlm_summary_{PROFILE}", FIG_DIR, stamp)
@@ -369,7 +383,7 @@ claims[["claim_id", "label", "comparison", "n_seeds", "estimate", "ci_low", "ci_
 # baseline's width, gradient norm of each block's parameters at initialisation, averaged over seeds.
 
 # %% tags=[]
-deep = dataclasses.replace(lm_base, n_layer=pick(PROFILE, smoke=6, quick=24, gpu=24), dropout=0.0)
+deep = dataclasses.replace(lm_base, n_layer=pick(PROFILE, smoke=6, quick=24, full=24, gpu=24), dropout=0.0)
 x, y = chars.get_batch("train", 8, deep.block_size, generator=torch.Generator().manual_seed(0))
 rows = []
 for name, changes in (("add", {}), ("delta_dv1", {"residual": "delta"}),

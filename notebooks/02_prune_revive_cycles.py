@@ -34,7 +34,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
-PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "gpu" (a GPU); "full": notebook 05 so far
+PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "full" (the protocol: hours on CPU) | "gpu"
 SEEDS = None  # None: the profile's seeds
 DEVICE = "auto"  # "auto" | "cpu" | "cuda"
 FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
@@ -44,6 +44,7 @@ DATA_DIR = None  # a directory holding <corpus>/<file>; None: RESONANCE_DATA_DIR
 import dataclasses
 import io
 import json
+from functools import partial
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -53,12 +54,12 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from resonance_lib.claims import measure, record_claims
+from resonance_lib.claims import CLAIMS, measure, record_claims
 from resonance_lib.data import SequenceReconstruction, load_mnist, prepare
-from resonance_lib.experiments import matched_variants, run_grid, summarize
+from resonance_lib.experiments import matched_variants, run_grid, summarize, tuned_grid
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import PatchClassifier, ResonanceConfig, ResonanceLM
-from resonance_lib.plots import save_figure, save_table
+from resonance_lib.plots import arm_palette, save_figure, save_table
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
 from resonance_lib.source import show_source
@@ -74,6 +75,9 @@ from resonance_lib.train import TrainConfig, train
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
+# the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed (full profile)
+lr_multipliers = pick(PROFILE, smoke=(1.0,), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(1.0,))
+tuning_seeds = [100]  # never an evaluation seed
 
 
 # %% tags=[]
@@ -202,6 +206,7 @@ toy_base = ResonanceConfig(vocab_size=128, block_size=32, n_layer=3, n_head=4, n
 toy_train = TrainConfig(device=DEVICE, batch_size=32, learning_rate=3e-3, min_lr=3e-4, warmup_iters=20, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2),
     quick=dict(max_iters=200, eval_interval=50, eval_iters=10),
+    full=dict(max_iters=800, eval_interval=50, eval_iters=20),
     gpu=dict(max_iters=800, eval_interval=50, eval_iters=20)))
 toy_runs = run_grid(matched_variants(toy_base, strategy_names()), seeds, toy, toy_train, cache_dir=run.cache_dir)
 published = pd.DataFrame([
@@ -211,7 +216,11 @@ published = pd.DataFrame([
     {"variant": "sparse_resonance_all", "published_loss": 0.047, "published_avg_sparsity": 0.75,
      "published_max_sparsity": 0.78}])
 toy_table = sparsity_table(toy_runs, toy_train.max_iters // 2).merge(published, on="variant", how="left")
+toy_table["within_1pct_of_best"] = toy_table["final_loss"] <= 1.01 * toy_table["final_loss"].min()
 save_table(toy_table, f"02_toy_benchmark_{PROFILE}", FIG_DIR, stamp)
+toy_within = toy_table["within_1pct_of_best"].mean()
+print(f"{toy_within:.0%} of the arms (dense, a random static mask and every sparse method) end within 1% of the "
+      "best final loss" + (": this task cannot rank the methods" if toy_within >= 0.5 else ""))
 toy_table.round(4)
 
 # %% [markdown] tags=[]
@@ -220,22 +229,33 @@ toy_table.round(4)
 # 4×4 patches as 49 tokens, 2 blocks of width 64 built from the same `Block`, mean-pooled. With the
 # network available this loads the standard split through `datasets`; offline it uses what is on disk,
 # and the note printed below says which (the offline fallback is a split of the 10k *test* images, not
-# comparable to published MNIST numbers).
+# comparable to published MNIST numbers). A claim of "within 1.3 points of 97.8%" needs a dense model near
+# 97.8% first: with 8,000 training images that takes random translations of up to 2 pixels
+# (`load_mnist(shift=2)`) and a few thousand steps (the `full` profile reaches it; `quick` is a short look).
+# Accuracy is counted on *every* held-out image (`final_val_acc`), not on a sample. Beside dense: the
+# small dense control with as many weights as the 73%-sparse arms keep (counted on this classifier), and
+# the sparse methods, every arm with the same learning-rate sweep in `full`.
 
 # %% tags=[]
-mnist = load_mnist(data_dirs)
+mnist = load_mnist(data_dirs, shift=2)
 print(mnist.note)
 vit = ResonanceConfig(vocab_size=10, block_size=mnist.block_size, n_layer=2, n_head=4, n_embd=64)
-vit_train = TrainConfig(device=DEVICE, batch_size=64, learning_rate=2e-3, min_lr=2e-4, warmup_iters=30, **pick(
-    PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2),
-    quick=dict(max_iters=200, eval_interval=50, eval_iters=16),
-    gpu=dict(max_iters=3000, eval_interval=250, eval_iters=32)))
-mnist_runs = run_grid(matched_variants(vit, ["sparse_gmp", "sparse_rigl", "sparse_resonance"]), seeds, mnist,
-                      vit_train, model_factory=lambda cfg: PatchClassifier(cfg, mnist.patch_dim),
-                      cache_dir=run.cache_dir)
-mnist_summary = summarize(mnist_runs, metric="val_acc", higher_is_better=True).assign(data=mnist.note)
+classifier = partial(PatchClassifier, patch_dim=mnist.patch_dim)
+vit_train = TrainConfig(device=DEVICE, batch_size=64, learning_rate=2e-3, min_lr=2e-4, **pick(
+    PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
+    quick=dict(max_iters=600, eval_interval=150, eval_iters=8, warmup_iters=60),
+    full=dict(max_iters=6000, eval_interval=1000, eval_iters=16, warmup_iters=100),
+    gpu=dict(max_iters=6000, eval_interval=1000, eval_iters=16, warmup_iters=100)))
+mnist_arms = matched_variants(vit, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl", "sparse_resonance"],
+                              model=classifier)
+mnist_runs, mnist_sweep, mnist_lr = tuned_grid(mnist_arms, seeds, mnist, vit_train, lr_multipliers, tuning_seeds,
+                                               model_factory=classifier, cache_dir=run.cache_dir)
+mnist_summary = summarize(mnist_runs, metric="final_val_acc", higher_is_better=True,
+                          margin=CLAIMS["mnist_sparse_within"].margin).assign(
+    data=mnist.note, learning_rate=lambda t: t["variant"].map(mnist_lr))
 save_table(mnist_summary, f"02_mnist_{PROFILE}", FIG_DIR, stamp)
-mnist_summary[["variant", "n_seeds", "val_acc_mean", "ci_low", "ci_high", "delta_mean", "verdict"]].round(4)
+mnist_summary[["variant", "params", "n_seeds", "final_val_acc_mean", "ci_low", "ci_high", "delta_mean", "learning_rate",
+               "verdict"]].round(4)
 
 # %% [markdown] tags=[]
 # ## 4. A character language model at 73%
@@ -247,13 +267,16 @@ chars = prepare("tinyshakespeare", "char", data_dirs=data_dirs)
 lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
     quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
+    full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=30),
+    full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=250, eval_iters=100)))
-lm_runs, lm_models = run_grid(matched_variants(lm_base, strategy_names()), seeds, chars, lm_train,
-                              return_models=True, cache_dir=run.cache_dir)
+lm_arms = matched_variants(lm_base, ["dense_small", *strategy_names()])
+lm_runs, lm_sweep, lm_lr, lm_models = tuned_grid(lm_arms, seeds, chars, lm_train, lr_multipliers, tuning_seeds,
+                                                 return_models=True, cache_dir=run.cache_dir)
 lm_summary = summarize(lm_runs)
 lm_table = lm_summary.merge(sparsity_table(lm_runs, lm_train.max_iters // 2)[["variant", "avg_sparsity", "max_sparsity"]],
                             on="variant")
@@ -263,7 +286,7 @@ lm_table[["variant", "val_loss_mean", "ci_low", "ci_high", "delta_mean", "verdic
 
 # %% tags=[]
 fig, axes = plt.subplots(1, 2, figsize=(13, 4))
-palette = dict(zip(lm_runs["variant"].unique(), sns.color_palette("tab10"), strict=False))  # one colour per arm
+palette = arm_palette(lm_runs["variant"])  # one colour per arm
 sns.lineplot(data=lm_runs, x="step", y="val_loss", hue="variant", palette=palette, errorbar=("ci", 95), ax=axes[0],
              legend=False)
 sns.lineplot(data=lm_runs, x="step", y="sparsity", hue="variant", palette=palette, errorbar=None, ax=axes[1])
@@ -417,7 +440,9 @@ claims[["claim_id", "label", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm
 
 # %% tags=[]
 rel = lm_table.set_index("variant")
-ranked = rel.drop(index="baseline").sort_values("val_loss_mean")
+ranked = rel.loc[strategy_names()].sort_values("val_loss_mean")
+versus_small = summarize(lm_runs, baseline="dense_small", metric="test_loss").set_index("variant")
+mnist_rel = mnist_summary.set_index("variant")
 held = {name: rel.loc[name, "avg_sparsity"] for name in ("sparse_resonance", "sparse_resonance_all")}
 toy_rel = toy_table.set_index("variant")
 what_we_found(claims, stamp, facts=[
@@ -427,6 +452,17 @@ what_we_found(claims, stamp, facts=[
     "Char-LM ranking of the six sparse methods by mean final validation loss (best first): "
     + ", ".join(f"{n} {rel.loc[n, 'val_loss_mean']:.3f}" for n in ranked.index)
     + f"; dense {rel.loc['baseline', 'val_loss_mean']:.3f}.",
+    "Against the small dense control (as many weights as the 73%-sparse arms keep), char-LM test loss, paired "
+    "difference sparse − small dense [95% CI]: " + ", ".join(
+        f"{n} {versus_small.loc[n, 'delta_mean']:+.3f} [{versus_small.loc[n, 'delta_ci_low']:+.3f}, "
+        f"{versus_small.loc[n, 'delta_ci_high']:+.3f}]" for n in ("sparse_gmp", "sparse_resonance")) + ".",
+    f"MNIST, whole held-out split: dense {mnist_rel.loc['baseline', 'final_val_acc_mean']:.4f} "
+    f"[{mnist_rel.loc['baseline', 'ci_low']:.4f}, {mnist_rel.loc['baseline', 'ci_high']:.4f}] (the source's dense "
+    f"97.8%), small dense {mnist_rel.loc['dense_small', 'final_val_acc_mean']:.4f}, "
+    + ", ".join(f"{n} {mnist_rel.loc[n, 'final_val_acc_mean']:.4f}" for n in strategy_names() if n in mnist_rel.index)
+    + f" ({vit_train.max_iters} steps).",
+    f"Toy benchmark as the seeds define it: {toy_within:.0%} of the {len(toy_table)} arms end within 1% of the best "
+    "final loss (a random static mask included).",
     "Toy benchmark, our final loss beside the READMEs' table: "
     + ", ".join(f"{n} {toy_rel.loc[n, 'final_loss']:.4f} (theirs {toy_rel.loc[n, 'published_loss']:g})"
                 for n in ("baseline", "sparse_resonance", "sparse_resonance_all")) + ".",

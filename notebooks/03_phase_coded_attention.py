@@ -31,7 +31,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
-PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "gpu" (a GPU); "full": notebook 05 so far
+PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "full" (the protocol: hours on CPU) | "gpu"
 SEEDS = None  # None: the profile's seeds
 DEVICE = "auto"  # "auto" | "cpu" | "cuda"
 FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
@@ -51,7 +51,8 @@ import torch
 
 from resonance_lib.claims import measure, record_claims
 from resonance_lib.data import prepare
-from resonance_lib.experiments import Variant, matched_variants, run_grid, summarize
+from resonance_lib.compute import measure_throughput
+from resonance_lib.experiments import Variant, matched_variants, summarize, tuned_grid
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params, match_params
 from resonance_lib.phase import (
@@ -62,7 +63,7 @@ from resonance_lib.phase import (
     resonance_matrix,
     rhyme_groups,
 )
-from resonance_lib.plots import save_figure, save_table
+from resonance_lib.plots import arm_palette, save_figure, save_table
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
 from resonance_lib.source import show_source
@@ -71,6 +72,9 @@ from resonance_lib.train import TrainConfig
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
+# the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed (full profile)
+lr_multipliers = pick(PROFILE, smoke=(1.0,), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(1.0,))
+tuning_seeds = [100]  # never an evaluation seed
 device = run.device
 
 
@@ -87,7 +91,7 @@ device = run.device
 show_source(resonance_matrix, "return ");
 
 # %% tags=[]
-words = prepare("tinyshakespeare", "word", max_vocab=pick(PROFILE, smoke=800, quick=2000, gpu=8000),
+words = prepare("tinyshakespeare", "word", max_vocab=pick(PROFILE, smoke=800, quick=2000, full=2000, gpu=8000),
                 data_dirs=[DATA_DIR] if DATA_DIR else None)
 vocab = words.tokenizer.itos
 groups = rhyme_groups([w for w in vocab if w.isalpha()])
@@ -185,16 +189,22 @@ timing.pivot_table(index=["device", "seq_len"], columns="form", values="ms").ass
 #   in parameters like the other phase arms.
 #
 # Perplexity is $e^{\text{val loss}}$. `PhaseProbe` records the learned blend and $|w_h|$ at every eval.
+#
+# Phase attention costs more per step, so each arm below 0.8× the baseline's measured training throughput also
+# trains the steps that fit in the baseline's time (`<arm>@compute`, equal compute). In the `full` profile (the
+# baby GPT, 2000 steps, six seeds) every arm first gets the same learning-rate sweep (×0.5, ×1, ×2 of the
+# baseline's rate) on a tuning seed that is never an evaluation seed (`tuned_grid`); `quick` uses one rate.
 
 # %% tags=[]
 base = ResonanceConfig(vocab_size=len(vocab), **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
     quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
+    full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=128, dropout=0.2)))
 variants = matched_variants(base, ["phase_random", "phase_phonetic"])
-small_fraction = pick(PROFILE, smoke=0.9, quick=0.6, gpu=0.6)  # the smoke model is too small to shrink to 60%
+small_fraction = pick(PROFILE, smoke=0.9, quick=0.6, full=0.6, gpu=0.6)  # the smoke model is too small to shrink to 60%
 smaller = match_params(dataclasses.replace(base, embedding="phase", attention="phase", phase_init="phonetic",
-                                           n_embd=pick(PROFILE, smoke=32, quick=48, gpu=288)),
+                                           n_embd=pick(PROFILE, smoke=32, quick=48, full=96, gpu=288)),
                        int(small_fraction * config_params(base)), tolerance=0.05)
 variants.append(Variant("phase_phonetic_small", smaller))
 variants.append(Variant("standard_source_init", dataclasses.replace(base, position_init_std=1.0)))
@@ -209,8 +219,15 @@ pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v
 lm_train = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=250, batch_size=12, eval_interval=50, eval_iters=30),
+    full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
-runs = run_grid(variants, seeds, words, lm_train, cache_dir=run.cache_dir)
+speed = measure_throughput(variants, words, lm_train, **pick(  # interleaved, one thread, kept in the run cache
+    PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
+    full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3)), cache_dir=run.cache_dir)
+ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
+# the same learning-rate sweep for every arm (full profile); equal steps, and equal compute for arms below 0.8×
+runs, lm_sweep, lm_lr = tuned_grid(variants, seeds, words, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
+                                   cache_dir=run.cache_dir)
 runs["val_ppl"] = np.exp(runs["val_loss"])
 summary = summarize(runs).assign(ppl_mean=lambda s: np.exp(s["val_loss_mean"]), ppl_ci_low=lambda s: np.exp(s["ci_low"]),
                                  ppl_ci_high=lambda s: np.exp(s["ci_high"]))
@@ -221,7 +238,7 @@ summary[["variant", "params", "val_loss_mean", "ppl_mean", "ppl_ci_low", "ppl_ci
 # %% tags=[]
 layer_cols = [c for c in runs.columns if c.startswith("w_abs_L")]
 learned = runs.dropna(subset=["phase_blend"]).melt(id_vars=["variant", "seed", "step"], value_vars=["phase_blend"] + layer_cols)
-palette = dict(zip(summary["variant"], sns.color_palette("tab10"), strict=False))  # one colour per arm, every panel
+palette = arm_palette(summary["variant"])  # one colour per arm, every panel
 fig, axes = plt.subplots(1, 3, figsize=(16, 4))
 after_start = runs[runs["step"] > 0]  # step 0 (perplexity ≈ vocabulary size) would flatten the rest
 sns.lineplot(data=after_start, x="step", y="val_ppl", hue="variant", palette=palette, errorbar=("ci", 95), ax=axes[0])
@@ -293,6 +310,9 @@ claims = record_claims([
             label="random phases vs the source's standard init, N(0, 1) positions"),
     measure("phonetic_beats_random", runs, "phase_phonetic", baseline="phase_random", label="phonetic vs random"),
     measure("smaller_phonetic_matches_standard", runs, "phase_phonetic_small", label="smaller phonetic"),
+    *[measure("phase_beats_standard", runs, f"{arm}@compute", comparison="equal_compute",
+              label=f"{arm}, at the baseline's training time") for arm in ("phase_random", "phase_phonetic")
+      if f"{arm}@compute" in set(runs["variant"])],
 ], "03", stamp, FIG_DIR)
 save_table(claims, f"03_verdict_{PROFILE}", FIG_DIR, stamp)
 claims[["claim_id", "label", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "power", "verdict",

@@ -29,7 +29,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
-PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "gpu" (a GPU); "full": notebook 05 so far
+PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "full" (the protocol: hours on CPU) | "gpu"
 SEEDS = None  # None: the profile's seeds
 DEVICE = "auto"  # "auto" | "cpu" | "cuda"
 FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
@@ -48,13 +48,13 @@ import torch
 
 from resonance_lib.attention import causal_softmax, normalised_entropy, split_heads
 from resonance_lib.claims import measure, record_claims
+from resonance_lib.compute import flops_per_token, measure_throughput
 from resonance_lib.data import prepare
-from resonance_lib.compute import flops_per_token
-from resonance_lib.experiments import Variant, matched_variants, run_grid, summarize
+from resonance_lib.experiments import Variant, matched_variants, summarize, tuned_grid
 from resonance_lib.findings import what_we_found
 from resonance_lib.halting import HaltingAttention, HaltingProbe
 from resonance_lib.model import ResonanceConfig, config_params
-from resonance_lib.plots import save_figure, save_table
+from resonance_lib.plots import arm_palette, save_figure, save_table
 from resonance_lib.prime import (
     PRIMES,
     PrimeHilbertEncoder,
@@ -66,10 +66,14 @@ from resonance_lib.prime import (
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
 from resonance_lib.source import show_source
+from resonance_lib.stats import t_interval
 from resonance_lib.train import TrainConfig
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
+# the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed (full profile)
+lr_multipliers = pick(PROFILE, smoke=(1.0,), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(1.0,))
+tuning_seeds = [100]  # never an evaluation seed
 
 
 # %% [markdown] tags=[]
@@ -88,7 +92,7 @@ show_source(fourier_basis, "cols = [", "cols += [")
 show_source(PrimeHilbertEncoder.forward, "return ");
 
 # %% tags=[]
-positions = torch.arange(pick(PROFILE, smoke=64, quick=240, gpu=240))
+positions = torch.arange(pick(PROFILE, smoke=64, quick=240, full=240, gpu=240))
 code = prime_position_code(positions)
 similarity = torch.nn.functional.normalize(code, dim=1) @ torch.nn.functional.normalize(code, dim=1).T
 seven = prime_position_code(positions, (7,))
@@ -101,7 +105,7 @@ axes[1].set(title="p = 7 alone: u_7(n)·u_7(m) = 1 iff n ≡ m (mod 7)", xlabel=
 save_figure(fig, pd.DataFrame({"n": positions.repeat_interleave(len(positions)), "m": positions.repeat(len(positions)),
                                "similarity": similarity.flatten().numpy()}), f"04_position_codes_{PROFILE}", FIG_DIR, stamp,
             title="prime position codes")
-distinct = torch.pdist(prime_position_code(torch.arange(pick(PROFILE, smoke=500, quick=5000, gpu=5000)))).min().item()
+distinct = torch.pdist(prime_position_code(torch.arange(pick(PROFILE, smoke=500, quick=5000, full=5000, gpu=5000)))).min().item()
 print(f"smallest distance between two different positions' codes (first positions checked): {distinct:.3f}")
 
 # %% [markdown] tags=[]
@@ -130,7 +134,7 @@ axes[2].set(xscale="log", xlabel="n (n×n mask)", ylabel="density (fraction of e
 axes[2].legend()
 save_figure(fig, densities.assign(asymptote=asymptote), f"04_prime_mask_{PROFILE}", FIG_DIR, stamp,
             title="the prime resonance mask")
-n = pick(PROFILE, smoke=96, quick=1024, gpu=1024)
+n = pick(PROFILE, smoke=96, quick=1024, full=1024, gpu=1024)
 t0 = time.perf_counter()
 fast = prime_resonance_mask(n, n)
 vectorised_s = time.perf_counter() - t0
@@ -148,23 +152,36 @@ mask_timing
 # tinyshakespeare at character and word level. Every arm is resized with `match_params` to within ±2%
 # of the baseline's parameter count — the prime-masked FFN gets wider, since its masked entries are not
 # usable parameters. Same batches, steps and seeds; training and inference tokens/s are measured in the
-# same runs. (WikiText-103, which the plan names, needs the network; this notebook runs offline.)
+# same runs. (WikiText-103, which the plan names, needs the network; this notebook runs offline.) Arms below
+# 0.8× the baseline's measured training throughput also train the steps that fit in the baseline's time
+# (`<arm>@compute`, equal compute). In the `full` profile (the baby GPT, 2000 steps, six seeds) every arm, baseline included, first gets the same
+# learning-rate sweep (×0.5, ×1, ×2 of the baseline's rate) on a tuning seed that is never an evaluation seed
+# (`tuned_grid`), as in notebook 05; `quick` trains every arm at one rate.
 
 # %% tags=[]
 components = ["prime_encoder", "halting_attention", "memory", "premanifest_head", "prime_ffn_mask", "prime_all"]
 size = pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
             quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
+            full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
             gpu=dict(n_layer=6, n_head=8, n_embd=256, block_size=256))
 run_cfg = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=120, batch_size=12, eval_interval=40, eval_iters=20, warmup_iters=12),
+    full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
+timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
+              full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))
 runs, models, summaries = [], {}, []
 for level in ("char", "word"):
-    corpus = prepare("tinyshakespeare", level, max_vocab=pick(PROFILE, smoke=500, quick=2000, gpu=8000), data_dirs=data_dirs)
+    corpus = prepare("tinyshakespeare", level, max_vocab=pick(PROFILE, smoke=500, quick=2000, full=2000, gpu=8000),
+                     data_dirs=data_dirs)
     base = ResonanceConfig(vocab_size=corpus.vocab_size, **size)
-    level_runs, level_models = run_grid(matched_variants(base, components), seeds, corpus, run_cfg,
-                                        return_models=True, cache_dir=run.cache_dir)
+    arms = matched_variants(base, components)
+    speed = measure_throughput(arms, corpus, run_cfg, **timing, cache_dir=run.cache_dir)  # interleaved, one thread
+    ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
+    # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute below 0.8×
+    level_runs, _, _, level_models = tuned_grid(arms, seeds, corpus, run_cfg, lr_multipliers, tuning_seeds,
+                                                ratios=ratios, return_models=True, cache_dir=run.cache_dir)
     runs.append(level_runs.assign(level=level))
     models.update({(level, *k): v for k, v in level_models.items()})
     summaries.append(summarize(level_runs).assign(level=level))
@@ -174,7 +191,7 @@ summary[["level", "variant", "params", "val_loss_mean", "ci_low", "ci_high", "de
          "verdict", "throughput_vs_baseline", "infer_tokens_per_s"]].round(4)
 
 # %% tags=[]
-palette = dict(zip(summary["variant"].unique(), sns.color_palette("tab10"), strict=False))  # one colour per arm
+palette = arm_palette(summary["variant"])  # one colour per arm
 fig, axes = plt.subplots(1, 2, figsize=(14, 4.2))
 for ax, level in zip(axes, ("char", "word"), strict=True):
     level_runs = runs[(runs["level"] == level) & (runs["step"] > 0)]  # step 0 (≈ ln vocabulary) would flatten the rest
@@ -228,17 +245,22 @@ head = models["char", "premanifest_head", seeds[0]].eval()
 with torch.no_grad():
     head(x)
 refinements = head.head.last_iterations.flatten().numpy()
-memory_model = models["char", "memory", seeds[0]].eval()
 repeats = []
-for online in (False, True):
-    memory_model.memory.online_write = online
+for seed in seeds:  # every seed's trained memory model reads the same passage three times, writes off and on
+    memory_model = models["char", "memory", seed].eval()
+    for online in (False, True):
+        memory_model.memory.online_write = online
+        memory_model.memory.reset_memory()
+        with torch.no_grad():
+            repeats += [{"seed": seed, "online_write": online, "reading": r + 1, "loss": memory_model(x, y)[1].item()}
+                        for r in range(3)]
+    memory_model.memory.online_write = False
     memory_model.memory.reset_memory()
-    with torch.no_grad():
-        repeats += [{"online_write": online, "reading": r + 1, "loss": memory_model(x, y)[1].item()} for r in range(3)]
-memory_model.memory.online_write = False
-memory_model.memory.reset_memory()
 repeats = pd.DataFrame(repeats)
-repeats["change from the first reading"] = repeats["loss"] - repeats.groupby("online_write")["loss"].transform("first")
+repeats["change from the first reading"] = repeats["loss"] - repeats.groupby(["seed", "online_write"])[
+    "loss"].transform("first")
+third_reading = repeats.query("reading == 3").pivot(index="seed", columns="online_write", values="loss")
+write_effect = t_interval(third_reading[True] - third_reading[False])  # paired by seed: mean, 95% interval
 fig, axes = plt.subplots(1, 3, figsize=(15, 4))
 sns.histplot(data=iters, x="iterations", hue="layer", discrete=True, multiple="dodge", ax=axes[0])
 axes[0].set(title=f"halting: mean {iters['iterations'].mean():.2f} of 4 iterations", xlabel="iterations used",
@@ -251,9 +273,10 @@ sns.lineplot(data=repeats, x="reading", y="change from the first reading", hue="
 span = max(0.03, 1.2 * repeats["change from the first reading"].abs().max())  # wider than the LM margin
 axes[2].axhspan(-0.02, 0.02, color="0.92", zorder=0, label="±0.02 nats (the LM margin)")
 axes[2].set(ylim=(-span, span), xticks=[1, 2, 3], xlabel="reading of the same passage",
-            ylabel="loss − first reading (nats)", title="memory: loss when re-reading one passage")
+            ylabel="loss − first reading (nats)",
+            title=f"memory: re-reading one passage ({len(seeds)} seeds, band: 95% CI)")
 save_figure(fig, iters, f"04_halting_memory_head_{PROFILE}", FIG_DIR, stamp,
-            title=f"trained char-level models, seed {seeds[0]}")
+            title=f"trained char-level models (halting and head: seed {seeds[0]})")
 save_table(repeats, f"04_memory_repeats_{PROFILE}", FIG_DIR, stamp)
 halting_summary = iters.groupby("layer")["iterations"].mean().rename("mean iterations").to_frame().assign(
     compute_saved=lambda t: 1 - t["mean iterations"] / 4)
@@ -275,8 +298,9 @@ halting_summary
 
 # %% tags=[]
 char_base = ResonanceConfig(vocab_size=char.vocab_size, **size)
-depths = pick(PROFILE, smoke=(1, 2), quick=(1, 2, 4), gpu=(1, 2, 3, 4))
-epsilons = pick(PROFILE, smoke=(0.9,), quick=(0.5, 0.9, 1.0), gpu=(0.5, 0.8, 0.9, 0.95, 1.0))
+depths = pick(PROFILE, smoke=(1, 2), quick=(1, 2, 4), full=(1, 2, 3, 4), gpu=(1, 2, 3, 4))
+epsilons = pick(PROFILE, smoke=(0.9,), quick=(0.5, 0.9, 1.0), full=(0.5, 0.8, 0.9, 0.95, 1.0),
+                gpu=(0.5, 0.8, 0.9, 0.95, 1.0))
 probe = lambda model, cfg: [HaltingProbe()]  # noqa: E731
 halting_arms = [Variant(f"iterated_x{k}", dataclasses.replace(char_base, attention="halting", halting_max_iters=k,
                                                                halting_epsilon=1e-6), callbacks=probe)
@@ -284,8 +308,8 @@ halting_arms = [Variant(f"iterated_x{k}", dataclasses.replace(char_base, attenti
 halting_arms += [Variant(f"halting_eps{e:g}", dataclasses.replace(char_base, attention="halting",
                                                                    halting_max_iters=max(depths), halting_epsilon=e),
                          callbacks=probe) for e in epsilons]
-pareto_runs, pareto_models = run_grid([Variant("baseline", char_base), *halting_arms], seeds, char, run_cfg,
-                                      return_models=True, cache_dir=run.cache_dir)
+pareto_runs, _, _, pareto_models = tuned_grid([Variant("baseline", char_base), *halting_arms], seeds, char, run_cfg,
+                                              lr_multipliers, tuning_seeds, return_models=True, cache_dir=run.cache_dir)
 last = pareto_runs[pareto_runs["step"] == pareto_runs.groupby(["variant", "seed"])["step"].transform("max")]
 pareto = last.groupby("variant", sort=False).agg(test_loss=("test_loss", "mean"), sd=("test_loss", "std"),
                                                  mean_passes=("mean_passes", "mean"),
@@ -357,7 +381,6 @@ claims[["claim_id", "label", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm
 
 # %% tags=[]
 parts = summary[summary["variant"] != "baseline"]
-third = repeats.query("reading == 3").set_index("online_write")["loss"]
 what_we_found(claims, stamp, facts=[
     "Each part alone, Δ validation loss against the baseline (char / word; 95% interval per comparison, not "
     "corrected): " + "; ".join(
@@ -369,8 +392,8 @@ what_we_found(claims, stamp, facts=[
     f"Halting attention used {iters['iterations'].mean():.2f} of 4 iterations per token on average "
     f"({1 - iters['iterations'].mean() / 4:.0%} of the attention compute saved); the pre-manifest head refined "
     f"{refinements.mean():.2f} times of 3.",
-    f"Online memory writes changed the loss of the third reading of a passage by {third[True] - third[False]:+.4f} "
-    f"nats.",
+    f"Online memory writes changed the loss of the third reading of a passage by {write_effect[0]:+.4f} nats "
+    f"[{write_effect[1]:+.4f}, {write_effect[2]:+.4f}] (95% CI over {len(third_reading)} seeds, paired).",
     "Halting against fixed depth (char level, test loss · attention passes · FLOPs per token · throughput): "
     + "; ".join(f"{r.variant} {r.test_loss:.4f} · {r.mean_passes:.2f} · {r.flops_per_token:,.0f} · "
                 f"{r.throughput_vs_baseline:.2f}×" for r in pareto.itertuples() if r.kind != "baseline") + ".",

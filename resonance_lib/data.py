@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .checks import check_float
+from .checks import check_float, check_int
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -389,18 +390,27 @@ class SequenceReconstruction:
     ``mode="identity"`` is the seeds' form: target = input (a causal model only has to echo the current
     token). ``mode="copy"`` needs attention: the model reads ``s``, a separator, then must emit ``s``
     again; only the copied half is scored (other targets are ``-100``, ignored by the loss).
+    ``mode="lookup"`` needs capacity: the target at position t is a fixed random code of the last two tokens,
+    y_t = C[x_{t−1}, x_t], with C a V×V table drawn once from ``seed``; the model must store all V² entries
+    (V² · log₂V bits), so a smaller or sparser model cannot reach zero loss (position 0 is not scored).
     Without a ``generator``, train and validation batches come from two streams seeded from ``seed``.
     """
 
+    MODES = ("identity", "copy", "lookup")
+
     def __init__(self, vocab_size: int = 128, seq_len: int = 32, mode: str = "identity", seed: int = 0):
-        if mode not in ("identity", "copy"):
-            raise ValueError(f"mode={mode!r}; allowed: 'identity', 'copy'")
+        if mode not in self.MODES:
+            raise ValueError(f"mode={mode!r}; allowed: {list(self.MODES)}")
         if vocab_size < 2 or seq_len < 1:
             raise ValueError(f"vocab_size={vocab_size} must be >= 2 and seq_len={seq_len} >= 1")
+        if mode == "lookup" and seq_len < 2:
+            raise ValueError(f"seq_len={seq_len} must be >= 2 in mode='lookup' (a code reads two tokens)")
         self.mode, self.seq_len, self.seed = mode, seq_len, seed
         self.n_symbols = vocab_size - 1 if mode == "copy" else vocab_size  # copy reserves a separator
         self.vocab_size = vocab_size
         self.block_size = 2 * seq_len if mode == "copy" else seq_len
+        self.code = (torch.randint(vocab_size, (vocab_size, vocab_size), generator=torch.Generator().manual_seed(
+            seed + 3)) if mode == "lookup" else None)
         self._streams = {"train": torch.Generator().manual_seed(seed),
                          "val": torch.Generator().manual_seed(seed + 1),
                          "test": torch.Generator().manual_seed(seed + 2)}
@@ -412,6 +422,10 @@ class SequenceReconstruction:
         s = torch.randint(self.n_symbols, (batch_size, self.seq_len), generator=generator)
         if self.mode == "identity":
             return s.to(device), s.clone().to(device)
+        if self.mode == "lookup":
+            y = torch.full_like(s, -100)
+            y[:, 1:] = self.code[s[:, :-1], s[:, 1:]]
+            return s.to(device), y.to(device)
         sep = torch.full((batch_size, 1), self.vocab_size - 1)
         z = torch.cat([s, sep, s], dim=1)
         x, y = z[:, :-1], z[:, 1:].clone()
@@ -488,34 +502,63 @@ class MNISTPatches:
 
     ``note`` says which split this is: the standard 60k/10k, or — offline, with only the 10k test images
     at hand — a seeded 8,000/2,000 split *of the test set*, not comparable to published numbers.
+
+    ``shift``: training batches are translated by a random (dx, dy) ∈ [−shift, shift]² pixels (the
+    background fills the edge), drawn from the batch generator, so a seeded run sees the same images; a
+    small training set (8k images) needs it to reach the accuracy of the usual 60k. Evaluation batches and
+    ``examples`` are never shifted.
     """
 
-    def __init__(self, train_images, train_labels, val_images, val_labels, note: str, patch: int = 4):
+    def __init__(self, train_images, train_labels, val_images, val_labels, note: str, patch: int = 4,
+                 shift: int = 0):
         if 28 % patch:
             raise ValueError(f"patch={patch} must divide 28")
-        self.patch, self.note = patch, note
+        check_int("shift", shift, low=0, high=27)
+        self.patch, self.note, self.shift = patch, note, shift
         self.block_size = (28 // patch) ** 2
         self.patch_dim = patch * patch
         self.vocab_size = 10
-        self.splits = {"train": (self._patches(train_images), torch.as_tensor(train_labels, dtype=torch.long)),
-                       "val": (self._patches(val_images), torch.as_tensor(val_labels, dtype=torch.long))}
+        self.images = {"train": self._normalise(train_images), "val": self._normalise(val_images)}
+        self.labels = {"train": torch.as_tensor(train_labels, dtype=torch.long),
+                       "val": torch.as_tensor(val_labels, dtype=torch.long)}
+        self.splits = {name: (self._patches(self.images[name]), self.labels[name]) for name in self.images}
 
-    def _patches(self, images: np.ndarray) -> torch.Tensor:
+    @staticmethod
+    def _normalise(images) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(images), dtype=torch.float32) / 255.0
-        x = (x - 0.1307) / 0.3081  # the usual MNIST normalisation
+        return (x - 0.1307) / 0.3081  # the usual MNIST normalisation
+
+    def _patches(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, 28, 28) → (n, (28/p)², p²): row-major p×p patches, each flattened row-major."""
         n, p = x.shape[0], self.patch
         return x.view(n, 28 // p, p, 28 // p, p).permute(0, 1, 3, 2, 4).reshape(n, self.block_size, p * p)
+
+    def _shifted(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Each image translated by its own random (dx, dy) ∈ [−shift, shift]², background at the edges."""
+        n, s = x.shape[0], self.shift
+        padded = F.pad(x, (s, s, s, s), value=float(self.images["train"].min()))
+        dx, dy = (torch.randint(0, 2 * s + 1, (n,), generator=generator) for _ in range(2))
+        rows = (dy[:, None] + torch.arange(28))[:, :, None]  # (n, 28, 1)
+        cols = (dx[:, None] + torch.arange(28))[:, None, :]  # (n, 1, 28)
+        return padded[torch.arange(n)[:, None, None], rows, cols]
 
     def get_batch(self, split: str, batch_size: int, block_size: int | None = None,
                   generator: torch.Generator | None = None, device: str | torch.device = "cpu"):
         check_split(split, splits=tuple(self.splits))
         images, labels = self.splits[split]
         ix = torch.randint(len(labels), (batch_size,), generator=generator)
+        if split == "train" and self.shift:
+            return self._patches(self._shifted(self.images[split][ix], generator)).to(device), labels[ix].to(device)
         return images[ix].to(device), labels[ix].to(device)
+
+    def examples(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every example of ``split`` (unshifted patches, labels): what whole-split accuracy is measured on."""
+        check_split(split, splits=tuple(self.splits))
+        return self.splits[split]
 
 
 def load_mnist(data_dirs: list[str | Path] | None = None, download: bool = True, seed: int = 0,
-               patch: int = 4) -> MNISTPatches:
+               patch: int = 4, shift: int = 0) -> MNISTPatches:
     """The standard split if ``mnist/`` holds all four IDX files; else the seeded test-set split if it
     holds the two ``t10k`` files; else ``datasets.load_dataset("ylecun/mnist")`` when ``download``."""
     dirs = search_dirs(data_dirs)
@@ -523,13 +566,14 @@ def load_mnist(data_dirs: list[str | Path] | None = None, download: bool = True,
         if all((d / "mnist" / f).is_file() for pair in MNIST_FILES.values() for f in pair):
             tr = [read_idx(d / "mnist" / f) for f in MNIST_FILES["train"]]
             te = [read_idx(d / "mnist" / f) for f in MNIST_FILES["test"]]
-            return MNISTPatches(*tr, *te, note="MNIST, standard 60k train / 10k test split", patch=patch)
+            return MNISTPatches(*tr, *te, note="MNIST, standard 60k train / 10k test split", patch=patch,
+                                shift=shift)
     for d in dirs:
         if all((d / "mnist" / f).is_file() for f in MNIST_FILES["test"]):
             images, labels = (read_idx(d / "mnist" / f) for f in MNIST_FILES["test"])
             order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed)).numpy()
             tr, va = order[:8000], order[8000:]
-            return MNISTPatches(images[tr], labels[tr], images[va], labels[va], patch=patch,
+            return MNISTPatches(images[tr], labels[tr], images[va], labels[va], patch=patch, shift=shift,
                                 note="MNIST test set only (offline): seeded 8,000 train / 2,000 val split of the "
                                      "10k test images; not comparable to numbers on the standard 60k/10k split")
     tried = [str(d / "mnist") for d in dirs]
@@ -540,7 +584,7 @@ def load_mnist(data_dirs: list[str | Path] | None = None, download: bool = True,
             ds = load_dataset("ylecun/mnist")
             arrays = {s: (np.stack([np.asarray(im) for im in ds[s]["image"]]), np.asarray(ds[s]["label"]))
                       for s in ("train", "test")}
-            return MNISTPatches(*arrays["train"], *arrays["test"], patch=patch,
+            return MNISTPatches(*arrays["train"], *arrays["test"], patch=patch, shift=shift,
                                 note="MNIST, standard 60k train / 10k test split (datasets: ylecun/mnist)")
         except Exception as exc:  # noqa: BLE001 - reported below with every place tried
             tried.append(f'datasets.load_dataset("ylecun/mnist") failed: {type(exc).__name__}: {exc}')

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .model import ResonanceConfig, ResonanceLM, config_params, count_params, match_params
+from .model import ModelBuilder, ResonanceConfig, ResonanceLM, config_params, count_params, match_params
 from .provenance import device_name, git_commit
 from .sparsity import sparsify
 from .stats import LM_MARGIN, decide, t_interval
@@ -32,6 +32,7 @@ from .train import (
     Callback,
     NonFiniteLossError,
     TrainConfig,
+    evaluate_examples,
     evaluate_split,
     resolve_device,
     stream_seed,
@@ -97,18 +98,19 @@ COMBINED: dict[str, tuple[dict, dict]] = {
 CONTROLS = ("dense_small",)
 
 
-def prunable_weights(config: ResonanceConfig) -> int:
-    """Entries of the weights a sparsifier prunes by default (the blocks' 2-D weights)."""
+def prunable_weights(config: ResonanceConfig, model: ModelBuilder | None = None) -> int:
+    """Entries of the weights a sparsifier prunes by default (the blocks' 2-D weights) of ``model(config)``
+    (default ``ResonanceLM``)."""
     with torch.device("meta"):
-        model = ResonanceLM(config)
-    return sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and n.startswith("blocks."))
+        built = (model or ResonanceLM)(config)
+    return sum(p.numel() for n, p in built.named_parameters() if p.dim() == 2 and n.startswith("blocks."))
 
 
-def usable_params(config: ResonanceConfig, sparsity: float = 0.0) -> int:
+def usable_params(config: ResonanceConfig, sparsity: float = 0.0, model: ModelBuilder | None = None) -> int:
     """The one counting convention of the protocol: weights the model can use — trainable, not held at zero by
     a fixed structural mask (``count_params``), and not pruned: at ``sparsity`` of the prunable weights zero,
     ``config_params − round(sparsity · prunable_weights)``."""
-    return config_params(config) - round(sparsity * prunable_weights(config))
+    return config_params(config, model) - round(sparsity * prunable_weights(config, model))
 
 
 def sparse_callbacks(changes: dict, ramp_fraction: float = 0.5, updates: int = 40):
@@ -127,24 +129,27 @@ def sparse_callbacks(changes: dict, ramp_fraction: float = 0.5, updates: int = 4
     return make
 
 
-def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: float = 0.02) -> list[Variant]:
+def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: float = 0.02,
+                     model: ModelBuilder | None = None) -> list[Variant]:
     """``baseline`` (= ``base``) and each named component: a config switch from ``SWITCHES``, resized with
     ``match_params`` to within ``tolerance`` of the baseline's parameter count, a sparsifier from ``SPARSE``,
-    or both (``COMBINED``)."""
+    or both (``COMBINED``), or a control (``CONTROLS``). Parameters are counted on ``model(config)`` (default
+    ``ResonanceLM``; e.g. ``partial(PatchClassifier, patch_dim=16)``)."""
     allowed = [*SWITCHES, *SPARSE, *COMBINED, *CONTROLS]
     unknown = [n for n in names if n not in allowed]
     if unknown:
         raise ValueError(f"unknown components {unknown}; allowed: {sorted(allowed)}")
-    target = config_params(base)
+    target = config_params(base, model)
     variants = [Variant("baseline", base)]
     for name in names:
         if name == "dense_small":
             target_sparsity = SPARSE["sparse_resonance"].get("target_sparsity", 0.73)
-            variants.append(Variant(name, match_params(base, usable_params(base, target_sparsity), tolerance)))
+            small = match_params(base, usable_params(base, target_sparsity, model), tolerance, model)
+            variants.append(Variant(name, small))
             continue
         switches, sparsity = COMBINED.get(name, (SWITCHES.get(name), SPARSE.get(name)))
-        variant = Variant(name, match_params(dataclasses.replace(base, **switches), target, tolerance) if switches
-                          else base)
+        config = dataclasses.replace(base, **switches) if switches else base
+        variant = Variant(name, match_params(config, target, tolerance, model) if switches else base)
         if sparsity:
             variant.callbacks = sparse_callbacks(sparsity)
         variants.append(variant)
@@ -247,16 +252,23 @@ def execute_run(spec: RunSpec, threads: int | None = None) -> RunResult:
 
 
 def final_metrics(model: torch.nn.Module, data, batch_size: int, device) -> dict[str, float]:
-    """The reported numbers of a trained language model, on whole splits (``train.evaluate_split``):
-    ``final_val_loss``/``final_val_acc`` (what choices are made on) and ``test_loss``/``test_acc`` (the held-out
-    split, for the reported number only). Empty for data without whole token streams (toy tasks, MNIST)."""
-    if not hasattr(data, "split") or not hasattr(model, "config"):
+    """The reported numbers of a trained model, on whole splits: ``final_val_loss``/``final_val_acc`` (what
+    choices are made on) and ``test_loss``/``test_acc`` (the held-out split, for the reported number only).
+    A language model is scored on every position of the token stream (``train.evaluate_split``, data with
+    ``split``); a classifier on every example (``train.evaluate_examples``, data with ``examples``). Empty for
+    data with neither (the toy tasks are endless random streams)."""
+    if not hasattr(model, "config"):
         return {}
     metrics = {}
     for split, prefix in (("val", "final_val"), ("test", "test")):
-        tokens = data.split(split)
-        if len(tokens) > 1:
-            result = evaluate_split(model, tokens, batch_size, device)
+        if hasattr(data, "split"):
+            tokens = data.split(split)
+            result = evaluate_split(model, tokens, batch_size, device) if len(tokens) > 1 else None
+        elif hasattr(data, "examples") and split in getattr(data, "splits", {}):
+            result = evaluate_examples(model, *data.examples(split), batch_size, device)
+        else:
+            result = None
+        if result is not None:
             metrics[f"{prefix}_loss"], metrics[f"{prefix}_acc"] = result["loss"], result["acc"]
     return metrics
 
@@ -550,6 +562,40 @@ def with_learning_rates(variants: Sequence[Variant], chosen: dict[str, float], t
     ratio = train_config.min_lr / train_config.learning_rate
     return [dataclasses.replace(v, train_overrides={**v.train_overrides, "learning_rate": chosen[v.name],
                                                     "min_lr": chosen[v.name] * ratio}) for v in variants]
+
+
+def tuned_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
+               multipliers: Sequence[float] = (1.0,), tuning_seeds: Sequence[int] = (100,),
+               metric: str = "final_val_loss", ratios: dict[str, float] | None = None, return_models: bool = False,
+               **grid_options):
+    """The protocol's grid in one call: (1) every arm's learning rate chosen by the same sweep on
+    ``tuning_seeds`` (``tune_learning_rates``; with a single multiplier there is no sweep and every arm keeps
+    its rate); (2) every arm trained at its chosen rate on the evaluation ``seeds`` (equal steps); (3) with
+    ``ratios`` (throughput relative to the baseline, from ``compute.measure_throughput``), every arm slower than
+    ``compute.SLOW`` also trained for the steps that fit in the baseline's time at the same rate, with its own
+    full schedule (``<arm>@compute``, equal compute).
+
+    Returns (runs, sweep, chosen rates), and the trained models of the evaluation runs as a fourth item with
+    ``return_models=True``; ``runs`` has a ``learning_rate`` column. Tuning seeds must not be evaluation seeds."""
+    from .compute import equal_compute_variants  # compute builds on this module
+
+    shared = sorted(set(seeds) & set(tuning_seeds))
+    if shared:
+        raise ValueError(f"tuning_seeds={list(tuning_seeds)} overlap the evaluation seeds {list(seeds)} at {shared}: "
+                         "a rate chosen on a seed must not be judged on it")
+    if len(multipliers) > 1:
+        sweep, chosen = tune_learning_rates(variants, tuning_seeds, data, train_config, multipliers, metric,
+                                            **grid_options)
+    else:
+        sweep = pd.DataFrame()
+        chosen = {v.name: v.train_overrides.get("learning_rate", train_config.learning_rate) * multipliers[0]
+                  for v in variants}
+    tuned = with_learning_rates(variants, chosen, train_config)
+    arms = tuned + (equal_compute_variants(tuned, ratios, train_config.max_iters) if ratios else [])
+    result = run_grid(arms, seeds, data, train_config, return_models=return_models, **grid_options)
+    runs, models = result if return_models else (result, None)
+    runs["learning_rate"] = runs["variant"].str.removesuffix("@compute").map(chosen)
+    return (runs, sweep, chosen, models) if return_models else (runs, sweep, chosen)
 
 
 def paired_differences(runs: pd.DataFrame, arm: str, baseline: str = "baseline", metric: str = "test_loss"

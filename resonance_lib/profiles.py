@@ -27,5 +27,5 @@ def pick(profile: str, *, smoke: T, quick: T, gpu: T, full: T = _MISSING) -> T:
     check_profile(profile)
     if profile == "full" and full is _MISSING:
         raise ValueError("PROFILE='full' is not available here yet: this setting has values only for "
-                         "'smoke', 'quick' and 'gpu' (the full protocol runs in notebook 05)")
+                         "'smoke', 'quick' and 'gpu'; give it a full=... value")
     return {"smoke": smoke, "quick": quick, "gpu": gpu, "full": full}[profile]

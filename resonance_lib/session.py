@@ -97,7 +97,7 @@ def start(profile: str, seeds=None, device: str = "auto", fig_dir: str | Path | 
     """Set a notebook up. ``seeds`` None: the profile's seeds; ``fig_dir`` None: the repository's figures/;
     ``data_dir`` None: ``RESONANCE_DATA_DIR``, then data/, then download."""
     check_profile(profile)
-    seeds = tuple(seeds) if seeds else tuple(pick(profile, smoke=[0, 1], quick=[0, 1, 2], gpu=[0, 1, 2, 3, 4],
+    seeds = tuple(seeds) if seeds else tuple(pick(profile, smoke=[0, 1], quick=[0, 1, 2], gpu=[0, 1, 2, 3, 4, 5],
                                                   full=[0, 1, 2, 3, 4, 5]))
     resolved = resolve_device(device)
     fig_dir = Path(fig_dir).expanduser().resolve() if fig_dir is not None else default_fig_dir()

@@ -225,6 +225,23 @@ def evaluate_split(model: nn.Module, tokens: torch.Tensor, batch_size: int, devi
     return {"loss": total / count, "acc": correct / count}
 
 
+
+@torch.no_grad()
+def evaluate_examples(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                      device: torch.device | str = "cpu") -> dict[str, float]:
+    """Cross-entropy and accuracy of a classifier over *every* example of a split (not a sample):
+    loss = Σ_i CE(f(x_i), y_i) / n, acc = #{argmax f(x_i) = y_i} / n."""
+    was_training = model.training
+    model.eval()
+    total, correct = 0.0, 0
+    for i in range(0, len(labels), batch_size):
+        x, y = inputs[i:i + batch_size].to(device), labels[i:i + batch_size].to(device)
+        logits, _ = model(x, y)
+        total += F.cross_entropy(logits.float(), y, reduction="sum").item()
+        correct += (logits.argmax(-1) == y).sum().item()
+    model.train(was_training)
+    return {"loss": total / len(labels), "acc": correct / len(labels)}
+
 # ---------------------------------------------------------------------------------------------- checkpoints
 # A checkpoint holds tensors and plain data only (numbers, strings, lists, dicts): it loads with
 # ``torch.load(weights_only=True)``, so a crafted file cannot run code. Configs and history travel as JSON.

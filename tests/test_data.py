@@ -7,6 +7,7 @@ from resonance_lib.data import (
     CharTokenizer,
     CorpusNotFoundError,
     KeyValueOverwrite,
+    MNISTPatches,
     SequenceReconstruction,
     TokenData,
     WordTokenizer,
@@ -175,3 +176,34 @@ def test_a_single_file_corpus_keeps_nanogpts_validation_split_and_holds_out_a_te
 
     with pytest.raises(ValueError, match="split='dev'; allowed: 'train', 'val', 'test'"):
         data.split("dev")
+
+
+def _mnist_like(n=20, seed=0):
+    """Digit-like images: a bright blob inside the 4-pixel margin MNIST digits keep, on a black background."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.zeros(n, 28, 28, dtype=torch.uint8)
+    images[:, 8:20, 10:18] = torch.randint(1, 256, (n, 12, 8), generator=g, dtype=torch.uint8)
+    return images.numpy(), torch.arange(n).remainder(10).numpy()
+
+
+def test_mnist_shift_translates_training_images_only_and_keeps_their_content():
+    images, labels = _mnist_like()
+    plain = MNISTPatches(images, labels, images, labels, note="t")
+    shifted = MNISTPatches(images, labels, images, labels, note="t", shift=2)
+    x0, y0 = plain.get_batch("train", 16, generator=torch.Generator().manual_seed(3))
+    x2, y2 = shifted.get_batch("train", 16, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(y0, y2)  # the same examples; only their position moved
+    assert not torch.equal(x0, x2)
+    background = float(plain.images["train"].min())
+    # a translation inside the margin moves pixels, it does not add or lose any
+    assert torch.allclose((x0 - background).sum(dim=(1, 2)), (x2 - background).sum(dim=(1, 2)), rtol=1e-5)
+    v0, _ = plain.get_batch("val", 16, generator=torch.Generator().manual_seed(3))
+    v2, _ = shifted.get_batch("val", 16, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(v0, v2)  # evaluation batches are never shifted
+    assert torch.equal(shifted.examples("val")[0], plain.examples("val")[0])
+
+
+def test_mnist_shift_refuses_bad_values():
+    images, labels = _mnist_like()
+    with pytest.raises(ValueError, match=r"shift=-1 must be an integer in \[0, 27\]"):
+        MNISTPatches(images, labels, images, labels, note="t", shift=-1)

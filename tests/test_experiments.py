@@ -1,5 +1,7 @@
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy import stats
 
 from resonance_lib.data import SequenceReconstruction
@@ -110,3 +112,38 @@ def test_git_commit_can_be_named_for_a_copy_without_git(monkeypatch):
 
     monkeypatch.setenv("RESONANCE_COMMIT", "abc1234")
     assert git_commit() == "abc1234"
+
+
+def test_a_classifier_grid_reports_accuracy_on_every_held_out_example():
+    from functools import partial
+
+    from resonance_lib.data import MNISTPatches
+    from resonance_lib.model import PatchClassifier
+    from resonance_lib.train import evaluate_examples
+
+    images = torch.randint(0, 256, (30, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    data = MNISTPatches(images[:20].numpy(), np.arange(20) % 10, images[20:].numpy(), np.arange(10), note="t",
+                        patch=7)
+    vit = ResonanceConfig(vocab_size=10, block_size=16, n_layer=1, n_head=2, n_embd=8)
+    cfg = TrainConfig(max_iters=2, batch_size=4, eval_interval=2, eval_iters=1, device="cpu", warmup_iters=0)
+    factory = partial(PatchClassifier, patch_dim=49)
+    df, models = run_grid([Variant("baseline", vit)], [0], data, cfg, model_factory=factory, return_models=True)
+    last = df.iloc[-1]
+    whole = evaluate_examples(models[("baseline", 0)], *data.examples("val"), batch_size=3)
+    assert last["final_val_acc"] == pytest.approx(whole["acc"]) and last["final_val_loss"] == pytest.approx(
+        whole["loss"])
+    assert last["final_val_acc"] * 10 == pytest.approx(round(last["final_val_acc"] * 10))  # k of the 10 examples
+
+
+def test_matched_variants_count_parameters_on_the_model_they_are_given():
+    from functools import partial
+
+    from resonance_lib.experiments import matched_variants, usable_params
+    from resonance_lib.model import PatchClassifier, config_params
+
+    vit = ResonanceConfig(vocab_size=10, block_size=4, n_layer=2, n_head=4, n_embd=32)
+    classifier = partial(PatchClassifier, patch_dim=196)  # 14×14 patches: a large embedding the LM does not have
+    small = matched_variants(vit, ["dense_small"], model=classifier)[1].config
+    target = usable_params(vit, 0.73, classifier)
+    assert abs(config_params(small, classifier) / target - 1) <= 0.02
+    assert abs(config_params(matched_variants(vit, ["dense_small"])[1].config, classifier) / target - 1) > 0.02

@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from resonance_lib.data import SequenceReconstruction
-from resonance_lib.model import ResonanceConfig, ResonanceLM
-from resonance_lib.train import Callback, NonFiniteLossError, TrainConfig, lr_at, make_optimizer, train
+from resonance_lib.model import PatchClassifier, ResonanceConfig, ResonanceLM
+from resonance_lib.train import (
+    Callback,
+    NonFiniteLossError,
+    TrainConfig,
+    evaluate_examples,
+    lr_at,
+    make_optimizer,
+    train,
+)
 
 TASK = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy", seed=0)
 CONFIG = ResonanceConfig(vocab_size=16, block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.1)
@@ -139,3 +147,16 @@ def test_evaluate_split_scores_every_position_of_the_stream_once():
         count += y.numel()
     assert count == len(tokens) - 1
     assert abs(result["loss"] - total / count) < 1e-5 and 0 <= result["acc"] <= 1
+
+
+def test_evaluate_examples_scores_every_example_once_whatever_the_batch_size():
+    torch.manual_seed(0)
+    model = PatchClassifier(ResonanceConfig(vocab_size=10, block_size=4, n_layer=1, n_head=2, n_embd=8), patch_dim=3)
+    x, y = torch.randn(7, 4, 3), torch.randint(10, (7,))
+    logits, _ = model(x)
+    expected_loss = torch.nn.functional.cross_entropy(logits, y).item()
+    expected_acc = (logits.argmax(-1) == y).float().mean().item()
+    for batch_size in (1, 3, 7, 100):  # 3: the last batch is shorter
+        result = evaluate_examples(model, x, y, batch_size)
+        assert result["loss"] == pytest.approx(expected_loss, rel=1e-5)
+        assert result["acc"] == pytest.approx(expected_acc)
