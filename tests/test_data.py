@@ -144,6 +144,20 @@ def test_sequence_reconstruction_modes():
         copy.get_batch("train", 2, block_size=8)
 
 
+def test_lookup_mode_targets_a_fixed_code_of_the_last_two_tokens():
+    task = SequenceReconstruction(vocab_size=8, seq_len=6, mode="lookup", seed=3)
+    x, y = task.get_batch("train", 50)
+    assert (y[:, 0] == -100).all()
+    assert torch.equal(y[:, 1:], task.code[x[:, :-1], x[:, 1:]])
+    xv, yv = task.get_batch("val", 50)  # validation reads the same code on other sequences
+    assert not torch.equal(xv, x) and torch.equal(yv[:, 1:], task.code[xv[:, :-1], xv[:, 1:]])
+    assert torch.equal(SequenceReconstruction(vocab_size=8, seq_len=6, mode="lookup", seed=3).code, task.code)
+    assert not torch.equal(SequenceReconstruction(vocab_size=8, seq_len=6, mode="lookup", seed=4).code, task.code)
+    assert len(set(task.code.flatten().tolist())) > 4  # a code, not a constant
+    with pytest.raises(ValueError, match="seq_len=1 must be >= 2 in mode='lookup'"):
+        SequenceReconstruction(vocab_size=8, seq_len=1, mode="lookup")
+
+
 def test_key_value_overwrite_answers_the_latest_write():
     task = KeyValueOverwrite(n_keys=4, n_values=5, n_pairs=10, seed=0)
     x, y = task.get_batch("train", 64)
