@@ -6,6 +6,7 @@ the model initialisation and the batch order, so variants are compared *paired b
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures as cf
 import dataclasses
 import hashlib
@@ -339,13 +340,28 @@ TRAINING_MODULES = ("attention", "checks", "component", "components", "data", "d
                     "memory", "model", "phase", "premanifest", "prime", "sparsity", "train")
 
 
+def semantic_source(text: str) -> str:
+    """What a module's source computes, without what it says: its syntax tree with docstrings removed, dumped
+    without line numbers (comments and formatting never reach the tree). A docstring or comment edit gives the
+    same text; any change to code gives another."""
+    tree = ast.parse(text)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
 def code_version() -> str:
-    """A hash of the source of the modules a training run executes (``TRAINING_MODULES``): a change to any of
-    them gives new cache keys."""
+    """A hash of what the modules a training run executes (``TRAINING_MODULES``) compute
+    (``semantic_source``): a change to their code gives new cache keys; a change to their docstrings or
+    comments does not."""
     digest = hashlib.sha256()
     folder = Path(__file__).parent
     for name in TRAINING_MODULES:
-        digest.update(name.encode() + (folder / f"{name}.py").read_bytes())
+        digest.update(name.encode() + semantic_source((folder / f"{name}.py").read_text(encoding="utf-8")).encode())
     return digest.hexdigest()[:16]
 
 

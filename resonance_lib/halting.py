@@ -4,7 +4,9 @@ is confident — the "Semantic Resonance LM" plan's halting loop, built as ACT (
 h_t = h_{t−1} + Attn(h_{t−1}), so q, k, v differ at every iteration (the plan's sketch recomputed the same
 attention each time, so its iterations were identical). Token i halts with probability
 p_t = sigmoid((ε − H_t(i)) / τ), H_t its attention entropy normalised by log(#visible keys) and averaged over
-heads. The output is Σ_t p_t h_t with the remainder R given to the last iteration; the ponder cost N + R
+heads. Since H ≤ 1, a threshold ε > 1 also halts tokens whose attention is spread evenly, and ε ≥ 1 + 7τ halts
+every token at the first pass (p > 0.999): ε ∈ (0, 2] spans the whole range from "never halts early" to "one
+pass", which is what a compute sweep needs. The output is Σ_t p_t h_t with the remainder R given to the last iteration; the ponder cost N + R
 (iterations used plus remainder, differentiable through R) is the component's auxiliary loss, which the host
 weighs and adds to its training objective; ``last_iterations`` reports the iterations each token used.
 Compute follows the iterations used by the batch: once every token has halted, no further pass is run
@@ -34,7 +36,7 @@ class HaltingAttention(Component):
                  temperature: float = 0.05):
         super().__init__()
         check_int("max_iters", max_iters)
-        check_float("epsilon", epsilon, 0.0, 1.0, low_open=True)  # entropy is normalised to [0, 1]
+        check_float("epsilon", epsilon, 0.0, 2.0, low_open=True)  # H ∈ [0, 1]; ε > 1 halts even flat rows
         check_float("temperature", temperature, 0.0, low_open=True)
         self.n_head, self.max_iters, self.epsilon, self.temperature = n_head, max_iters, epsilon, temperature
         self.c_attn = nn.Linear(n_embd, 3 * n_embd, bias=bias)

@@ -119,8 +119,8 @@ class ResonanceConfig:
             raise ValueError(f"attention='phase' reads the token phases: it needs embedding='phase' or "
                              f"'phase_source' (got embedding={self.embedding!r})")
         self.primes = check_primes(self.primes, smallest=3 if self.encoder == "prime" else 2)
-        for name in ("halting_epsilon", "premanifest_epsilon"):  # entropy is normalised to [0, 1]
-            check_float(name, getattr(self, name), 0.0, 1.0, low_open=True)
+        check_float("halting_epsilon", self.halting_epsilon, 0.0, 2.0, low_open=True)  # ε > 1 halts flat rows too
+        check_float("premanifest_epsilon", self.premanifest_epsilon, 0.0, 1.0, low_open=True)  # entropy in [0, 1]
         check_float("ponder_weight", self.ponder_weight, 0.0)
         check_float("position_init_std", self.position_init_std, 0.0, low_open=True)
         if self.position_init_std != NANOGPT_STD and self.encoder != "learned":

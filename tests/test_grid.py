@@ -149,3 +149,15 @@ def test_a_language_model_run_reports_whole_split_validation_and_test_numbers_on
     expected = evaluate_split(models["baseline", 0], data.split("test"), CFG.batch_size)
     assert abs(last["test_loss"] - expected["loss"]) < 1e-6 and abs(last["test_acc"] - expected["acc"]) < 1e-9
     assert last["final_val_loss"] != last["test_loss"]
+
+
+def test_the_cache_key_ignores_docstrings_and_comments_but_not_code():
+    from resonance_lib.experiments import semantic_source
+
+    original = 'def f(x):\n    """y = 2x."""\n    return 2 * x  # double\n'
+    reworded = 'def f(x):\n    """y = x + x, written differently."""\n\n    # twice x\n    return 2 * x\n'
+    changed = 'def f(x):\n    """y = 2x."""\n    return 3 * x  # double\n'
+    only_docstring = 'def f(x):\n    """y = 2x."""\n'
+    assert semantic_source(original) == semantic_source(reworded)
+    assert semantic_source(original) != semantic_source(changed)
+    assert semantic_source(only_docstring) != semantic_source(original)

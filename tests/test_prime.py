@@ -115,6 +115,22 @@ def test_halting_runs_no_pass_after_every_token_halted():
     assert slow.passes == 4
 
 
+def test_a_threshold_above_the_largest_entropy_halts_every_token_at_the_first_pass():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 16)
+    at_one = HaltingAttention(16, 2, max_iters=4, epsilon=1.0)
+    above = HaltingAttention(16, 2, max_iters=4, epsilon=1.5)  # ≥ 1 + 7τ: p > 0.999 even for uniform attention
+    above.load_state_dict(at_one.state_dict())
+    with torch.no_grad():
+        at_one.c_attn.weight.zero_()  # q = k = 0: uniform attention, normalised entropy 1 for every token
+        above.c_attn.weight.zero_()
+        at_one(x), above(x)
+    assert at_one.last_iterations[:, 1:].min() > 1  # at ε = 1, p = 1/2 on flat rows: they keep iterating
+    assert (above.last_iterations == 1).all() and above.passes == 1
+    with pytest.raises(ValueError, match="epsilon=2.5 must lie in"):
+        HaltingAttention(16, 2, epsilon=2.5)
+
+
 def test_halting_is_differentiable_and_reports_a_ponder_cost():
     attn = HaltingAttention(16, 2)
     x = torch.randn(2, 8, 16, requires_grad=True)
