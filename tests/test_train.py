@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import pandas as pd
@@ -160,3 +161,25 @@ def test_evaluate_examples_scores_every_example_once_whatever_the_batch_size():
         result = evaluate_examples(model, x, y, batch_size)
         assert result["loss"] == pytest.approx(expected_loss, rel=1e-5)
         assert result["acc"] == pytest.approx(expected_acc)
+
+
+def test_losses_are_read_back_every_sync_interval_and_a_nan_is_still_caught_at_its_step(poison_at):
+    class StepCounter(Callback):
+        steps = 0
+
+        def on_step_end(self, state):
+            StepCounter.steps += 1
+
+    every = train(fresh(), TASK, FAST)
+    batched = train(fresh(), TASK, dataclasses.replace(FAST, sync_interval=3))
+    for column in ("train_loss_running", "val_loss"):  # the same steps, their losses read back later
+        pd.testing.assert_series_equal(batched[column], every[column])
+    # poisoned after 4 optimizer steps, the forward of step 4 (counted from 0) is the first non-finite loss; with a
+    # sync every 3 steps it is read back after the 6th step (a sync every step would stop after the 5th), and the
+    # error names step 4
+    with pytest.raises(NonFiniteLossError, match="training loss is nan at step 4") as info:
+        train(fresh(), TASK, dataclasses.replace(FAST, sync_interval=3, eval_interval=12),
+              callbacks=[poison_at(4), StepCounter()])
+    assert info.value.step == 4 and StepCounter.steps == 6
+    with pytest.raises(ValueError, match="sync_interval=0 must be a positive integer"):
+        TrainConfig(sync_interval=0)
