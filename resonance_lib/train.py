@@ -179,29 +179,35 @@ def auxiliary_losses(model: nn.Module) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data, cfg: TrainConfig, device: torch.device, split: str = "val",
-             autocast=contextlib.nullcontext) -> dict[str, float]:
+             autocast=contextlib.nullcontext, forward: nn.Module | None = None) -> dict[str, float]:
     """Mean cross-entropy ``loss``, next-token accuracy ``acc`` (argmax, over scored targets) and the mean
     of each auxiliary term, on ``eval_iters`` batches drawn with a generator reset to ``eval_seed``: the
-    same batches at every eval and for every variant."""
+    same batches at every eval and for every variant. ``forward`` is what runs the batches (the compiled
+    model when training compiles it; default ``model``); the per-batch values stay on the device until one read
+    at the end."""
     was_training = model.training
     model.eval()
+    forward = forward or model
     gen = torch.Generator().manual_seed(cfg.eval_seed)
     block = model.config.block_size
-    sums: dict[str, float] = {"loss": 0.0}
-    correct, scored = 0, 0
+    terms: dict[str, list[torch.Tensor]] = {"loss": []}
+    correct, scored = [], []
     for _ in range(cfg.eval_iters):
         x, y = data.get_batch(split, cfg.batch_size, block, generator=gen, device=device)
         with autocast():
-            logits, loss = model(x, y)
-        sums["loss"] += loss.item()
+            logits, loss = forward(x, y)
+        terms["loss"].append(loss.float())
         for name, value in auxiliary_losses(model).items():
-            sums[name] = sums.get(name, 0.0) + value.item()
+            terms.setdefault(name, []).append(value.float())
         keep = y != -100
-        correct += (logits.argmax(-1)[keep] == y[keep]).sum().item()
-        scored += keep.sum().item()
+        correct.append((logits.argmax(-1)[keep] == y[keep]).sum())
+        scored.append(keep.sum())
     model.train(was_training)
-    metrics = {name: total / cfg.eval_iters for name, total in sums.items()}
-    metrics["acc"] = correct / max(scored, 1)
+    names = list(terms)
+    values = torch.stack([torch.stack(terms[n]) for n in names]).tolist()  # one read: (terms, eval_iters)
+    hits, total = torch.stack([torch.stack(correct).sum(), torch.stack(scored).sum()]).tolist()
+    metrics = {n: sum(v) / cfg.eval_iters for n, v in zip(names, values, strict=True)}
+    metrics["acc"] = hits / max(total, 1)
     return metrics
 
 
@@ -351,6 +357,29 @@ def _stop(what: str, value: float, step: int, cfg: TrainConfig, bar) -> NonFinit
     return error
 
 
+def mixed_precision(cfg: TrainConfig, device: torch.device):
+    """What a step runs under on ``device``: (autocast context factory, GradScaler or None). On CUDA with
+    ``cfg.autocast``: bf16 where the GPU supports it, else fp16 with a GradScaler (fp16 gradients underflow
+    without one); TF32 matmuls for what stays in fp32. Elsewhere: full precision, no scaler."""
+    if not (cfg.autocast and device.type == "cuda"):
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        return contextlib.nullcontext, None
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def fetch_batch(data, cfg: TrainConfig, block: int, generator: torch.Generator, device: torch.device):
+    """The next training batch on ``device``: drawn on the CPU, and on CUDA copied from pinned memory without
+    blocking, so the copy overlaps the work already queued on the GPU."""
+    if device.type != "cuda":
+        return data.get_batch("train", cfg.batch_size, block, generator=generator, device=device)
+    x, y = data.get_batch("train", cfg.batch_size, block, generator=generator, device="cpu")
+    return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+
+
 def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: str | Path | None = None
           ) -> pd.DataFrame:
     """Train ``model`` on ``data`` (anything with ``get_batch(split, batch_size, block_size, generator,
@@ -373,8 +402,7 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
     state = TrainState(model, optimizer, cfg, device)
     if resume_from is not None:
         _load_checkpoint(resume_from, state, batch_gen, callbacks)
-    use_autocast = cfg.autocast and device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_autocast else contextlib.nullcontext
+    autocast, scaler = mixed_precision(cfg, device)
     forward = torch.compile(model) if cfg.compile else model
     block = model.config.block_size
     show = cfg.progress if cfg.progress is not None else sys.stderr.isatty()
@@ -386,6 +414,7 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
     sync_every = cfg.sync_interval or (10 if device.type == "cuda" else 1)
     pending: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (step, loss, objective) not yet read back
     segment_start: float | None = None  # when the steps since the last sync began
+    prefetched: tuple[torch.Tensor, torch.Tensor] | None = None  # the next step's batch, already on its way
 
     def sync() -> None:
         """Read the pending losses back in one transfer, stop at the first non-finite one (its own step), and
@@ -415,7 +444,7 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
             sync()  # every step before an eval is checked and timed
             row = {"step": step, "lr": lr_at(min(step, cfg.max_iters - 1), cfg)}
             for split in ("train", "val"):
-                metrics = evaluate(model, data, cfg, device, split, autocast)
+                metrics = evaluate(model, data, cfg, device, split, autocast, forward)
                 if not math.isfinite(metrics["loss"]):
                     raise _stop(f"{split} loss (eval)", metrics["loss"], step, cfg, bar)
                 row[f"{split}_loss"], row[f"{split}_acc"] = metrics.pop("loss"), metrics.pop("acc")
@@ -437,16 +466,27 @@ def train(model: nn.Module, data, cfg: TrainConfig, callbacks=(), resume_from: s
             segment_start = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
-        x, y = data.get_batch("train", cfg.batch_size, block, generator=batch_gen, device=device)
+        x, y = prefetched if prefetched is not None else fetch_batch(data, cfg, block, batch_gen, device)
+        prefetched = None
         with autocast():
             _, loss = forward(x, y)
             objective = loss + sum(auxiliary_losses(model).values())
-        objective.backward()
+        # the next batch is drawn and copied while the device works through this step (never across an eval,
+        # where the checkpoint saves the batch stream's state)
+        if (step + 1) % cfg.eval_interval and step + 1 < cfg.max_iters:
+            prefetched = fetch_batch(data, cfg, block, batch_gen, device)
+        (scaler.scale(objective) if scaler else objective).backward()
         for cb in callbacks:
             cb.on_after_backward(state)
         if cfg.grad_clip > 0:
+            if scaler:
+                scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        if scaler:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         pending.append((step, loss.detach(), objective.detach()))
         state.step += 1

@@ -1,5 +1,7 @@
+import contextlib
 import dataclasses
 import math
+import warnings
 
 import pandas as pd
 import pytest
@@ -183,3 +185,34 @@ def test_losses_are_read_back_every_sync_interval_and_a_nan_is_still_caught_at_i
     assert info.value.step == 4 and StepCounter.steps == 6
     with pytest.raises(ValueError, match="sync_interval=0 must be a positive integer"):
         TrainConfig(sync_interval=0)
+
+
+def test_mixed_precision_is_bf16_where_supported_else_fp16_with_a_grad_scaler(monkeypatch):
+    from resonance_lib.train import mixed_precision
+
+    autocast, scaler = mixed_precision(FAST, torch.device("cpu"))
+    assert scaler is None and autocast is contextlib.nullcontext  # full precision off CUDA
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # this CPU build warns that CUDA is absent
+        autocast, scaler = mixed_precision(FAST, cuda)
+        assert scaler is None and autocast().fast_dtype == torch.bfloat16
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+        autocast, scaler = mixed_precision(FAST, cuda)
+        assert isinstance(scaler, torch.amp.GradScaler) and autocast().fast_dtype == torch.float16
+        assert mixed_precision(dataclasses.replace(FAST, autocast=False), cuda) == (contextlib.nullcontext, None)
+
+
+def test_evaluate_runs_the_batches_through_the_forward_it_is_given():
+    from resonance_lib.train import evaluate
+
+    model, calls = fresh(), []
+
+    def counting(x, y):
+        calls.append(1)
+        return model(x, y)
+
+    assert evaluate(model, TASK, FAST, torch.device("cpu"), forward=counting) == evaluate(model, TASK, FAST,
+                                                                                          torch.device("cpu"))
+    assert len(calls) == FAST.eval_iters
