@@ -299,9 +299,9 @@ halting_summary
 
 # %% tags=[]
 char_base = ResonanceConfig(vocab_size=char.vocab_size, **size)
-depths = pick(PROFILE, smoke=(1, 2), quick=(1, 2, 4), full=(1, 2, 3, 4), gpu=(1, 2, 3, 4))
+depths = pick(PROFILE, smoke=(1, 2), quick=(1, 2, 4), full=(1, 2, 4), gpu=(1, 2, 3, 4))
 # ε > 1 halts even evenly spread attention; from ε ≈ 1.35 every token stops at the first pass (τ = 0.05)
-epsilons = pick(PROFILE, smoke=(0.9,), quick=(0.5, 1.0, 1.5), full=(0.5, 0.8, 0.9, 1.0, 1.2, 1.5),
+epsilons = pick(PROFILE, smoke=(0.9,), quick=(0.5, 1.0, 1.5), full=(0.5, 0.9, 1.0, 1.2, 1.5),
                 gpu=(0.5, 0.8, 0.9, 1.0, 1.2, 1.5))
 probe = lambda model, cfg: [HaltingProbe()]  # noqa: E731
 halting_arms = [Variant(f"iterated_x{k}", dataclasses.replace(char_base, attention="halting", halting_max_iters=k,
