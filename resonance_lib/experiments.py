@@ -656,7 +656,7 @@ def summarize(df: pd.DataFrame, baseline: str | None = "baseline", metric: str =
         row = {"variant": name, "n_seeds": len(ok), f"{metric}_mean": mean, "ci_low": lo, "ci_high": hi,
                "n_failed": len(failed), "failed_seeds": " ".join(str(s) for s in failed["seed"])}
         every_eval = df[df["variant"] == name]  # throughput averaged over the whole run, not the last interval
-        for col in ("params", "tokens_per_s", "infer_tokens_per_s"):
+        for col in ("params", "nonzero_params", "tokens_per_s", "infer_tokens_per_s"):
             if col in df:
                 row[col] = every_eval[col].mean()
         if base is not None:
