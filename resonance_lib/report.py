@@ -34,7 +34,7 @@ TABLES = [
       "infer_tokens_per_s", "infer_vs_baseline"]),
     ("01_charlm_summary", "Delta residual on the char LM (notebook 01)",
      ["variant", "n_seeds", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
-      "throughput_vs_baseline"]),
+      "throughput_ratio"]),
     ("02_charlm", "Sparse training at 73% on the char LM (notebook 02)",
      ["variant", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict", "avg_sparsity",
       "max_sparsity", "throughput_vs_baseline"]),
@@ -51,7 +51,7 @@ TABLES = [
       "delta_ci_high", "verdict", "learning_rate"]),
     ("03_phase_summary", "Phase-coded attention, word level (notebook 03)",
      ["variant", "params", "val_loss_mean", "ppl_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
-      "throughput_vs_baseline"]),
+      "throughput_ratio"]),
     ("03_attribution", "Where the phase source's \"60% smarter\" came from: its comparison split into mechanism and "
      "initialisation, paired by seed (notebook 03)",
      ["difference", "n_seeds", "mean_nats", "ci_low", "ci_high", "perplexity_ratio"]),
@@ -59,7 +59,7 @@ TABLES = [
      ["variant", "kind", "test_loss", "mean_passes", "mean_iterations", "flops_per_token", "throughput_vs_baseline"]),
     ("04_summary", "Prime encoder, halting attention, memory, pre-manifest head, prime FFN mask (notebook 04)",
      ["level", "variant", "params", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
-      "throughput_vs_baseline"]),
+      "throughput_ratio"]),
 ]
 
 
