@@ -1,17 +1,25 @@
-"""Training throughput (tokens/s) of the baseline and its variants on the current device.
+"""Training throughput (tokens/s) of the baseline and its variants on the current device, timed interleaved.
 
     python -m benchmarks.bench_train                      # baby config on CPU, shakespeare_char on CUDA
     python -m benchmarks.bench_train --size gpt --compile --steps 200
+    python -m benchmarks.bench_train --variants delta_dv4 --reference   # fused vs plain forms, same run
 
-Measured through the one trainer (`resonance_lib.train.train`), whose tokens/s counts forward, backward
-and optimizer time and excludes evaluation. Random tokens stand in for text: throughput does not depend
-on what the tokens say (nor on which phases a phonetic initialisation gives them). Results are printed and written as JSON to benchmarks/results/.
+Timed through ``resonance_lib.compute.measure_throughput``, the one interleaved timer the notebooks' equal-compute
+comparisons use: every repeat trains each variant in turn through the one trainer (forward, backward and
+optimizer; no evaluation) in this process, and the ratio is each variant's median tokens/s over the baseline's
+median, so a machine that is busier in one minute than the next affects every arm alike. ``--reference`` adds,
+for every arm with a fused fast form (the d_v > 1 delta state), the same arm on its plain reference forms
+(``delta_fused=False``): a before/after pair on the same device. FLOPs per token (``torch.utils.flop_counter``)
+are recorded beside tokens/s. Random tokens stand in for text: throughput does not depend on what the tokens
+say (nor on which phases a phonetic initialisation gives them). Results are printed and written as JSON to
+benchmarks/results/.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import platform
 import time
 from pathlib import Path
@@ -19,10 +27,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.results_io import write_result
+from resonance_lib.compute import flops_per_token, measure_throughput
 from resonance_lib.data import CharTokenizer, TokenData
-from resonance_lib.experiments import SWITCHES
+from resonance_lib.experiments import SWITCHES, Variant
 from resonance_lib.model import ResonanceConfig, ResonanceLM, count_params
-from resonance_lib.train import TrainConfig, resolve_device, train
+from resonance_lib.train import TrainConfig, resolve_device
 
 SIZES = {
     "baby": (dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0), 12),
@@ -31,27 +40,46 @@ SIZES = {
 VARIANTS: dict[str, dict] = {"baseline": {}, **SWITCHES}  # unmatched sizes: this measures cost per step
 
 
-def measure(config: ResonanceConfig, batch_size: int, steps: int, device: str, compile: bool
-            ) -> tuple[float, int]:
-    vocab = [f"w{i}" for i in range(config.vocab_size)]  # word-like names: phonetic init accepts them
-    tokens = torch.randint(config.vocab_size, (200_000,), generator=torch.Generator().manual_seed(0))
+def has_fused_form(config: ResonanceConfig) -> bool:
+    """Whether ``delta_fused`` changes which code this config trains through (a d×d_v state, d_v > 1)."""
+    return config.residual in ("delta", "write") and config.delta_value_dim > 1
+
+
+def measure(variants: list[Variant], batch_size: int, steps: int, repeats: int, device: str, compile: bool,
+            threads: int | None) -> list[dict]:
+    """One row per variant: params, FLOPs per token, median tokens/s over ``repeats`` interleaved rounds, and
+    the median ratio to the first variant (the baseline), with every round's tokens/s."""
+    vocab_size = variants[0].config.vocab_size
+    vocab = [f"w{i}" for i in range(vocab_size)]  # word-like names: phonetic init accepts them
+    tokens = torch.randint(vocab_size, (200_000,), generator=torch.Generator().manual_seed(0))
     data = TokenData(tokens, tokens, CharTokenizer(vocab))
-    torch.manual_seed(0)
-    model = ResonanceLM(config, vocab=vocab)
-    # two eval points (step 0 and the end); warm-up steps are the first interval's, not counted below
     warmup = max(5, steps // 5)
-    cfg = TrainConfig(max_iters=warmup + steps, eval_interval=warmup, batch_size=batch_size, eval_iters=1,
+    cfg = TrainConfig(max_iters=warmup + steps, eval_interval=10**9, batch_size=batch_size, eval_iters=1,
                       device=device, compile=compile, progress=False, warmup_iters=0)
-    history = train(model, data, cfg)
-    timed = history[history["step"] > warmup]
-    return float(timed["tokens_per_s"].mean()), count_params(model)
+    table = measure_throughput(variants, data, cfg, steps=steps, warmup=warmup, repeats=repeats, threads=threads,
+                               model_factory=lambda config: ResonanceLM(config, vocab=vocab))
+    rows = []
+    for variant in variants:
+        timed = table[table["variant"] == variant.name]
+        model = ResonanceLM(variant.config, vocab=vocab)
+        rows.append({"variant": variant.name, "params": count_params(model),
+                     "flops_per_token": flops_per_token(model, data, batch_size),
+                     "tokens_per_s": float(timed["tokens_per_s"].median()),
+                     "relative_to_baseline": float(timed["ratio"].iloc[0]),
+                     "tokens_per_s_rounds": [round(x, 1) for x in timed["tokens_per_s"]]})
+    return rows
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), help="default: gpt on CUDA, baby on CPU")
     parser.add_argument("--variants", nargs="*", default=sorted(VARIANTS), help=f"of {sorted(VARIANTS)}")
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--reference", action="store_true",
+                        help="also time each arm with a fused form on its plain reference forms (<name>_reference)")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per round")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (the median is reported)")
+    parser.add_argument("--threads", type=int, help="torch threads while timing (default: 1 on CPU, as the "
+                        "grid's workers train; unchanged on CUDA)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/bench_train_<device>.json)")
@@ -62,20 +90,24 @@ def main(argv=None) -> None:
     unknown = set(args.variants) - VARIANTS.keys()
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; allowed: {sorted(VARIANTS)}")
-    rows = []
-    for name in args.variants:
+    threads = args.threads if args.threads is not None else (1 if device.type == "cpu" else None)
+    variants = []
+    for name in ["baseline", *(v for v in args.variants if v != "baseline")]:  # the baseline first: ratios' base
         config = dataclasses.replace(ResonanceConfig(vocab_size=65, **shape), **VARIANTS[name])
-        t0 = time.perf_counter()
-        tokens_per_s, params = measure(config, batch_size, args.steps, str(device), args.compile)
-        rows.append({"variant": name, "params": params, "tokens_per_s": tokens_per_s,
-                     "wall_s": time.perf_counter() - t0})
-    base = next((r["tokens_per_s"] for r in rows if r["variant"] == "baseline"), None)
+        variants.append(Variant(name, config))
+        if args.reference and has_fused_form(config):
+            variants.append(Variant(f"{name}_reference", dataclasses.replace(config, delta_fused=False)))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine, for the record
+    t0 = time.perf_counter()
+    rows = measure(variants, batch_size, args.steps, args.repeats, str(device), args.compile, threads)
     for r in rows:
-        r["relative_to_baseline"] = r["tokens_per_s"] / base if base else None
-        print(f"{r['variant']:>16s}  {r['params']:>10,d} params  {r['tokens_per_s']:>12,.0f} tokens/s"
-              + (f"  {r['relative_to_baseline']:.2f}x baseline" if base else ""))
-    body = {"size": size, "batch_size": batch_size, "steps": args.steps, "compile": args.compile,
-            "autocast_bf16": device.type == "cuda", "python": platform.python_version(), "results": rows}
+        print(f"{r['variant']:>22s}  {r['params']:>10,d} params  {r['flops_per_token'] / 1e6:>8.2f} MFLOP/token  "
+              f"{r['tokens_per_s']:>12,.0f} tokens/s  {r['relative_to_baseline']:.3f}x baseline")
+    body = {"size": size, "batch_size": batch_size, "steps": args.steps, "repeats": args.repeats,
+            "timing": "interleaved rounds, median", "threads": threads,
+            "load_average": None if load is None else round(load, 2), "compile": args.compile,
+            "autocast_bf16": device.type == "cuda", "python": platform.python_version(),
+            "wall_s": round(time.perf_counter() - t0, 1), "results": rows}
     write_result("bench_train", device, body, args.out,
                  f"bench_train_{device.type}_{size}{'_compile' if args.compile else ''}.json")
 

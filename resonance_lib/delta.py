@@ -22,8 +22,10 @@ the normalised sublayer input h, and v from a projection of the (read) state, op
 sigmoid(·)·4. With d_v > 1 the state is a d×d_v matrix; a causal depthwise short convolution over time
 and a learned read vector compress it back to Rᵈ before each sublayer and before the head.
 
-Reference forms (``delta_operator``, ``apply_delta``, ``delta_write``) check their inputs and serve
-tests and notebooks; ``DeltaResidual`` is the fast form used in training, tested against them.
+Reference forms (``delta_operator``, ``apply_delta``, ``delta_write``, ``StateReader.forward_reference``)
+check their inputs and serve tests and notebooks; ``DeltaResidual`` and ``StateReader.forward`` are the fast
+forms used in training (for d_v > 1 one autograd node each, ``MatrixDeltaWrite`` and ``ShortConvRead``, with
+the backward written out), tested against them, gradients included.
 """
 
 from __future__ import annotations
@@ -89,6 +91,86 @@ def delta_write(x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta) -> torc
     return out.squeeze(-1) if was_vector else out
 
 
+def _value_major(state: torch.Tensor) -> torch.Tensor:
+    """A (B, T, d, d_v) state as its (B, T, d_v, d) transpose in contiguous memory (a view when the state was
+    laid out value-major, as ``StateReader.expand`` makes it; a copy otherwise). Reductions over d then run
+    along contiguous memory, which is what makes the fused forms below fast on a CPU."""
+    Xt = state.transpose(-1, -2)
+    return Xt if Xt.is_contiguous() else Xt.contiguous()
+
+
+class MatrixDeltaWrite(torch.autograd.Function):
+    """The delta rule on a d×d_v state, X' = X + k wᵀ with w = β(v − Xᵀk), as one autograd node.
+
+    Autograd on the plain expression keeps ~10 state-sized temporaries; the backward written out needs four
+    passes over the state. With G = ∂L/∂X' and u = Gᵀk (per token):
+
+        ∂X = G − k (βu)ᵀ,   ∂k = G w − X (βu),   ∂v = βu,   ∂β = (v − Xᵀk)ᵀ u.
+
+    Shapes: state (B, T, d, d_v); k (B, T, d), unit; v (B, T, d_v); β (B, T). Tested against ``delta_write``
+    (values and gradients). Output and gradients keep the value-major layout of ``_value_major``.
+    """
+
+    @staticmethod
+    def forward(ctx, state, k, v, beta):
+        with torch.autocast(state.device.type, enabled=False):
+            Xt = _value_major(state)  # (B, T, d_v, d)
+            diff = v - torch.matmul(Xt, k.unsqueeze(-1)).squeeze(-1)  # v − Xᵀk, (B, T, d_v)
+            w = beta.unsqueeze(-1) * diff
+            out = torch.addcmul(Xt, w.unsqueeze(-1), k.unsqueeze(-2))  # X + k wᵀ, transposed
+        ctx.save_for_backward(Xt, k, beta, diff, w)
+        return out.transpose(-1, -2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        Xt, k, beta, diff, w = ctx.saved_tensors
+        with torch.autocast(grad.device.type, enabled=False):
+            Gt = _value_major(grad)
+            u = torch.matmul(Gt, k.unsqueeze(-1)).squeeze(-1)  # Gᵀk, (B, T, d_v)
+            bu = beta.unsqueeze(-1) * u
+            grad_state = torch.addcmul(Gt, bu.unsqueeze(-1), k.unsqueeze(-2), value=-1.0).transpose(-1, -2)
+            grad_k = (torch.matmul(w.unsqueeze(-2), Gt) - torch.matmul(bu.unsqueeze(-2), Xt)).squeeze(-2)
+            grad_beta = (diff * u).sum(-1)
+        return grad_state, grad_k, bu, grad_beta
+
+
+class ShortConvRead(torch.autograd.Function):
+    """h_t = Σ_s Σ_c W_{s,c} ⊙ X_{t−s, ·, c} (s = 0 … K−1, zero before t = 0) as one autograd node.
+
+    ``taps`` W has shape (K, d_v, d): W_s = conv weight at lag s times the read vector. The forward
+    accumulates the d_v·K products in place into h; the backward, with g = ∂L/∂h, is
+    ∂X_{t,·,c} = Σ_s W_{s,c} ⊙ g_{t+s}  and  ∂W_{s,c} = Σ_{b,t} X_{t−s,·,c} ⊙ g_t.
+    Tested against ``StateReader.forward_reference`` (values and gradients).
+    """
+
+    @staticmethod
+    def forward(ctx, state, taps):
+        with torch.autocast(state.device.type, enabled=False):
+            Xt, T = _value_major(state), state.shape[1]  # (B, T, d_v, d)
+            out = Xt.new_zeros(Xt.shape[:2] + Xt.shape[3:])  # (B, T, d)
+            for c in range(Xt.shape[2]):  # accumulate each channel and lag straight into h: no state-sized buffer
+                for s in range(min(taps.shape[0], T)):
+                    out[:, s:].addcmul_(Xt[:, :T - s, c], taps[s, c])
+        ctx.save_for_backward(Xt, taps)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        Xt, taps = ctx.saved_tensors
+        T = Xt.shape[1]
+        with torch.autocast(grad.device.type, enabled=False):
+            grad_state = torch.empty_like(Xt)
+            grad_taps = torch.zeros_like(taps) if ctx.needs_input_grad[1] else None
+            for c in range(Xt.shape[2]):  # one value channel at a time: its (B, T, d) slices stay in cache
+                grad_state[:, :, c] = grad * taps[0, c]
+                for s in range(1, min(taps.shape[0], T)):
+                    grad_state[:, :T - s, c].addcmul_(grad[:, s:], taps[s, c])
+                if grad_taps is not None:
+                    for s in range(min(taps.shape[0], T)):
+                        grad_taps[s, c] = (Xt[:, :T - s, c] * grad[:, s:]).sum((0, 1))
+        return grad_state.transpose(-1, -2), grad_taps
+
+
 class DeltaResidual(Component):
     """X ← X + β k (vᵀ − kᵀX) as the residual connection around one sublayer (the fast form).
 
@@ -98,12 +180,15 @@ class DeltaResidual(Component):
       v_in    what v is projected from (the state as read by the sublayer), (B, T, d);
       context the normalised sublayer input; β = 2·sigmoid(w_βᵀ context + b_β).
     β's bias starts at logit(beta_init / 2), so β = beta_init when w_βᵀ context = 0.
+    ``fused`` (d_v > 1): the update as one autograd node (``MatrixDeltaWrite``), or the plain expression.
     """
 
     def __init__(self, dim: int, value_dim: int = 1, beta_init: float = 1.0, k_eps: float = 1e-6,
-                 v_sigmoid: bool = True, v_sigmoid_scale: float = 4.0):
+                 v_sigmoid: bool = True, v_sigmoid_scale: float = 4.0, fused: bool = True):
         super().__init__()
         check_int("value_dim", value_dim)
+        check_bool("fused", fused)
+        self.fused = fused
         check_float("beta_init", beta_init, 0.0, 2.0, low_open=True, high_open=True)  # 2·sigmoid never reaches 0, 2
         check_float("k_eps", k_eps, 0.0, low_open=True)
         check_bool("v_sigmoid", v_sigmoid)
@@ -137,6 +222,8 @@ class DeltaResidual(Component):
         if self.value_dim == 1:  # vector state: x + k·β(v − kᵀx)
             proj = (k * state).sum(-1, keepdim=True)
             return state + k * (beta.unsqueeze(-1).to(state.dtype) * (v - proj))
+        if self.fused:  # the rule below as one autograd node, its backward written out
+            return MatrixDeltaWrite.apply(state, k.to(state.dtype), v.to(state.dtype), beta.to(state.dtype))
         proj = torch.einsum("btd,btdv->btv", k, state)  # kᵀX
         write = beta.unsqueeze(-1).to(state.dtype) * (v - proj)  # β(vᵀ − kᵀX), shape (B, T, d_v)
         return state + k.unsqueeze(-1) * write.unsqueeze(-2)
@@ -165,12 +252,15 @@ class StateReader(Component):
     r ∈ R^{d_v} is a learned read vector (init 1/d_v), as in the reference's ResidualShortConvCompressor.
     Unlike the reference (which draws the conv weights from N(0, 0.5/√d)), the conv starts as the identity
     (weight 1 on the current position), so at initialisation h is exactly the mean over value channels.
+    ``fused``: read through ``ShortConvRead`` (one autograd node) or through ``forward_reference``.
     """
 
-    def __init__(self, dim: int, value_dim: int, kernel_size: int = 4):
+    def __init__(self, dim: int, value_dim: int, kernel_size: int = 4, fused: bool = True):
         super().__init__()
         check_int("value_dim", value_dim, low=2)  # a vector state (d_v = 1) needs no reader
         check_int("kernel_size", kernel_size)
+        check_bool("fused", fused)
+        self.fused = fused
         self.dim, self.value_dim, self.kernel_size = dim, value_dim, kernel_size
         self.conv_weight = nn.Parameter(torch.empty(dim * value_dim, 1, kernel_size))
         self.read = nn.Parameter(torch.empty(value_dim))
@@ -184,12 +274,26 @@ class StateReader(Component):
             self.read.fill_(1.0 / self.value_dim)
 
     def expand(self, x: torch.Tensor) -> torch.Tensor:
-        """The d×d_v state a stack starts from: d_v copies of the embedding, (B, T, d) → (B, T, d, d_v)."""
-        return x.unsqueeze(-1).repeat(1, 1, 1, self.value_dim)
+        """The d×d_v state a stack starts from: d_v copies of the embedding, (B, T, d) → (B, T, d, d_v), laid
+        out value-major in memory (each copy contiguous), the layout the fused forms read without copying."""
+        return x.unsqueeze(-2).repeat(1, 1, self.value_dim, 1).transpose(-1, -2)
+
+    def taps(self) -> torch.Tensor:
+        """W_s = w_{·,·,K−1−s} ⊙ r for lags s = 0 … K−1: the conv weight with the read vector folded in, (K, d_v, d)."""
+        taps = self.conv_weight.view(self.dim, self.value_dim, self.kernel_size) * self.read[:, None]
+        return taps.flip(-1).permute(2, 1, 0)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
+        """h_t = Σ_s Σ_c W_{s,c} ⊙ X_{t−s, ·, c}, the fused form (``ShortConvRead``) unless ``fused=False``."""
+        if state.dim() != 4:
+            raise ValueError(f"state must have shape (B, T, d, d_v), got {tuple(state.shape)}")
+        if not self.fused:
+            return self.forward_reference(state)
+        return ShortConvRead.apply(state, self.taps().to(state.dtype))
+
+    def forward_reference(self, state: torch.Tensor) -> torch.Tensor:
         """h_t = Σ_j Σ_c (w_{·,c,j} r_c) ⊙ X_{t−K+1+j, ·, c}: the K taps as shifted copies of the state, with
-        the read vector folded into the taps (cheaper on CPU than a grouped conv1d; equal to it, tested)."""
+        the read vector folded into the taps (equal to a grouped conv1d then the read, tested)."""
         T, K = state.shape[1], self.kernel_size
         taps = self.conv_weight.view(self.dim, self.value_dim, K) * self.read[:, None]  # (d, d_v, K)
         padded = F.pad(state, (0, 0, 0, 0, K - 1, 0))  # K−1 zero steps before t = 0
@@ -206,9 +310,9 @@ class VectorState(nn.Module):
         return x
 
 
-def state_reader(dim: int, value_dim: int = 1) -> nn.Module:
+def state_reader(dim: int, value_dim: int = 1, fused: bool = True) -> nn.Module:
     """What a sublayer reads from the residual state: ``VectorState`` for d_v = 1, else a ``StateReader``."""
-    return StateReader(dim, value_dim) if value_dim > 1 else VectorState()
+    return StateReader(dim, value_dim, fused=fused) if value_dim > 1 else VectorState()
 
 
 @torch.no_grad()

@@ -70,6 +70,7 @@ class ResonanceConfig:
     delta_value_dim: int = 1  # d_v of the delta state X ∈ R^{d×d_v}
     delta_beta_init: float = 1.0  # β at initialisation, in (0, 2)
     delta_v_sigmoid: bool = True  # v = 4·sigmoid(W_v h) (True) or W_v h (False)
+    delta_fused: bool = True  # d_v > 1: the fused update and read (one autograd node each) or, False, the plain forms
     attention: str = "standard"  # "standard" | "phase" | "halting"
     phase_frequencies: int = 32  # F, the length of each token's phase vector
     phase_init: str = "random"  # "random": N(0, 0.3); "phonetic": shared phases per rhyme group (embedding="phase")
@@ -97,7 +98,7 @@ class ResonanceConfig:
                               ("phase_init", PHASE_INITS), ("encoder", ENCODERS), ("head", HEADS),
                               ("ffn_mask", FFN_MASKS)):
             check_choice(name, getattr(self, name), list(allowed))
-        for name in ("bias", "memory", "delta_v_sigmoid"):
+        for name in ("bias", "memory", "delta_v_sigmoid", "delta_fused"):
             check_bool(name, getattr(self, name))
         if self.ffn_hidden is not None:
             if isinstance(self.ffn_hidden, bool) or not isinstance(self.ffn_hidden, int) or self.ffn_hidden < 1:

@@ -152,7 +152,14 @@ def render_benchmarks(results_dir: Path) -> str:
         if name == "bench_train":
             head += (f"; {result['size']} size, batch {result['batch_size']}, {result['steps']} timed steps, "
                      f"compile={result['compile']}")
-            table = pd.DataFrame(result["results"])[["variant", "params", "tokens_per_s", "relative_to_baseline"]]
+            if "timing" in result:
+                head += (f"; {result['timing']} of {result['repeats']}, {result['threads'] or 'default'} thread(s), "
+                         f"load average {result.get('load_average', '?')} at the start")
+            else:
+                head += "; arms timed one after another (before the interleaved timer)"
+            table = pd.DataFrame(result["results"])
+            table = table[[c for c in ("variant", "params", "flops_per_token", "tokens_per_s", "relative_to_baseline")
+                           if c in table]]
             parts.append(head + "\n\n" + _markdown(table))
         elif name == "bench_attention":
             table = pd.DataFrame(result["results"]).pivot(index="seq_len", columns="form", values="ms").reset_index()

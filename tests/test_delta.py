@@ -2,6 +2,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -232,3 +233,70 @@ def test_the_write_switch_builds_the_control_and_matches_the_delta_arms_size():
     assert config_params(dataclasses.replace(BASE, residual="write", delta_value_dim=3)) == config_params(
         dataclasses.replace(BASE, residual="delta", delta_value_dim=3))
     assert torch.isfinite(model(torch.randint(16, (2, 8)), torch.randint(16, (2, 8)))[1])
+
+
+def _graph_nodes(tensor) -> set[str]:
+    seen, todo = set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            todo.extend(fn for fn, _ in node.next_functions)
+    return {node.name() for node in seen}
+
+
+@pytest.mark.parametrize("residual", ["delta", "write"])
+def test_fused_switch_changes_the_graph_not_the_values_or_gradients(residual):
+    """delta_fused=False trains through the plain expressions; True through the fused nodes: same numbers."""
+    config = dataclasses.replace(BASE, residual=residual, delta_value_dim=3)
+    idx, runs = torch.randint(16, (2, 8)), {}
+    for fused in (True, False):
+        torch.manual_seed(0)
+        model = ResonanceLM(dataclasses.replace(config, delta_fused=fused)).double()
+        for reader in (m for m in model.modules() if isinstance(m, StateReader)):
+            reader.conv_weight.data.normal_(generator=torch.Generator().manual_seed(1))  # non-trivial taps
+        _, loss = model(idx, idx)
+        loss.backward()
+        runs[fused] = (loss, {n: p.grad for n, p in model.named_parameters()}, _graph_nodes(loss))
+    (loss_f, grads_f, nodes_f), (loss_r, grads_r, nodes_r) = runs[True], runs[False]
+    assert torch.allclose(loss_f, loss_r, atol=1e-12)
+    assert all(torch.allclose(grads_f[n], grads_r[n], atol=1e-10) for n in grads_f)
+    fused_nodes = {"ShortConvReadBackward"} | ({"MatrixDeltaWriteBackward"} if residual == "delta" else set())
+    assert fused_nodes <= nodes_f and not fused_nodes & nodes_r
+
+
+@pytest.mark.parametrize("T", [2, 6])  # T < kernel_size: the lags that reach before t = 0 drop out
+@pytest.mark.parametrize("value_major", [True, False])
+def test_fused_nodes_pass_gradcheck(T, value_major):
+    from resonance_lib.delta import MatrixDeltaWrite, ShortConvRead
+
+    torch.manual_seed(0)
+    reader = StateReader(5, 3).double()
+    reader.conv_weight.data.normal_()
+    state = torch.randn(2, T, 5, 3, dtype=torch.double)
+    if value_major:  # the layout StateReader.expand makes, which the fused nodes read without a copy
+        state = state.transpose(-1, -2).contiguous().transpose(-1, -2)
+    assert state.transpose(-1, -2).is_contiguous() == value_major
+    state.requires_grad_()
+    taps = reader.taps().detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(ShortConvRead.apply, (state, taps))
+    assert torch.allclose(ShortConvRead.apply(state, taps), reader.forward_reference(state), atol=1e-12)
+    k = F.normalize(torch.randn(2, T, 5, dtype=torch.double), dim=-1).requires_grad_()
+    v, beta = torch.randn(2, T, 3, dtype=torch.double, requires_grad=True), torch.rand(2, T, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(MatrixDeltaWrite.apply, (state, k, v, beta))
+    assert torch.allclose(MatrixDeltaWrite.apply(state, k, v, beta), delta_write(state, k, v, beta), atol=1e-12)
+
+
+def test_expand_lays_the_state_out_value_major_and_the_fused_update_keeps_it():
+    reader, layer = StateReader(4, 3), DeltaResidual(4, value_dim=3)
+    state = reader.expand(torch.randn(2, 5, 4))
+    assert state.shape == (2, 5, 4, 3) and state.transpose(-1, -2).is_contiguous()
+    out = layer(state, torch.randn(2, 5, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 4))
+    assert out.transpose(-1, -2).is_contiguous()
+
+
+def test_bad_fused_setting_names_the_field():
+    with pytest.raises(ValueError, match="delta_fused"):
+        dataclasses.replace(BASE, residual="delta", delta_fused="yes")
+    with pytest.raises(ValueError, match="fused"):
+        StateReader(4, 2, fused=1)
