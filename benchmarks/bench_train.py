@@ -3,13 +3,16 @@
     python -m benchmarks.bench_train                      # baby config on CPU, shakespeare_char on CUDA
     python -m benchmarks.bench_train --size gpt --compile --steps 200
     python -m benchmarks.bench_train --variants delta_dv4 --reference   # fused vs plain forms, same run
+    python -m benchmarks.bench_train --variants --halting-epsilons 0.5 1.0 1.5   # cost vs halting iterations
 
 Timed through ``resonance_lib.compute.measure_throughput``, the one interleaved timer the notebooks' equal-compute
 comparisons use: every repeat trains each variant in turn through the one trainer (forward, backward and
 optimizer; no evaluation) in this process, and the ratio is each variant's median tokens/s over the baseline's
 median, so a machine that is busier in one minute than the next affects every arm alike. ``--reference`` adds,
 for every arm with a fused fast form (the d_v > 1 delta state), the same arm on its plain reference forms
-(``delta_fused=False``): a before/after pair on the same device. FLOPs per token (``torch.utils.flop_counter``)
+(``delta_fused=False``): a before/after pair on the same device. ``--halting-epsilons`` adds halting-attention
+arms at those thresholds, with the iterations per token and attention passes per sequence they use (one
+forward at initialisation on the same tokens) and the target ratio 0.9 / mean iterations. FLOPs per token (``torch.utils.flop_counter``)
 are recorded beside tokens/s. Random tokens stand in for text: throughput does not depend on what the tokens
 say (nor on which phases a phonetic initialisation gives them). Results are printed and written as JSON to
 benchmarks/results/.
@@ -30,6 +33,7 @@ from benchmarks.results_io import write_result
 from resonance_lib.compute import flops_per_token, measure_throughput
 from resonance_lib.data import CharTokenizer, TokenData
 from resonance_lib.experiments import SWITCHES, Variant
+from resonance_lib.halting import HaltingAttention
 from resonance_lib.model import ResonanceConfig, ResonanceLM, count_params
 from resonance_lib.train import TrainConfig, resolve_device
 
@@ -67,6 +71,15 @@ def measure(variants: list[Variant], batch_size: int, steps: int, repeats: int, 
                      "tokens_per_s": float(timed["tokens_per_s"].median()),
                      "relative_to_baseline": float(timed["ratio"].iloc[0]),
                      "tokens_per_s_rounds": [round(x, 1) for x in timed["tokens_per_s"]]})
+        halting = [m for m in model.modules() if isinstance(m, HaltingAttention)]
+        if halting:  # what the halting layers use on one training batch at initialisation
+            x, _ = data.get_batch("train", batch_size, variant.config.block_size,
+                                  generator=torch.Generator().manual_seed(0))
+            with torch.no_grad():
+                model(x)
+            iterations = float(torch.stack([m.last_iterations.mean() for m in halting]).mean())
+            rows[-1].update(mean_iterations=iterations, target_ratio=0.9 / iterations,
+                            mean_sequence_passes=sum(m.sequence_passes / batch_size for m in halting) / len(halting))
     return rows
 
 
@@ -76,6 +89,8 @@ def main(argv=None) -> None:
     parser.add_argument("--variants", nargs="*", default=sorted(VARIANTS), help=f"of {sorted(VARIANTS)}")
     parser.add_argument("--reference", action="store_true",
                         help="also time each arm with a fused form on its plain reference forms (<name>_reference)")
+    parser.add_argument("--halting-epsilons", nargs="*", type=float, default=[],
+                        help="add halting-attention arms at these thresholds ε (halting_eps<ε>)")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per round")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (the median is reported)")
     parser.add_argument("--threads", type=int, help="torch threads while timing (default: 1 on CPU, as the "
@@ -98,11 +113,16 @@ def main(argv=None) -> None:
         if args.reference and has_fused_form(config):
             variants.append(Variant(f"{name}_reference", dataclasses.replace(config, delta_fused=False)))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine, for the record
+    for epsilon in args.halting_epsilons:
+        config = ResonanceConfig(vocab_size=65, **shape, attention="halting", halting_epsilon=epsilon)
+        variants.append(Variant(f"halting_eps{epsilon:g}", config))
     t0 = time.perf_counter()
     rows = measure(variants, batch_size, args.steps, args.repeats, str(device), args.compile, threads)
     for r in rows:
         print(f"{r['variant']:>22s}  {r['params']:>10,d} params  {r['flops_per_token'] / 1e6:>8.2f} MFLOP/token  "
-              f"{r['tokens_per_s']:>12,.0f} tokens/s  {r['relative_to_baseline']:.3f}x baseline")
+              f"{r['tokens_per_s']:>12,.0f} tokens/s  {r['relative_to_baseline']:.3f}x baseline"
+              + (f"  {r['mean_iterations']:.2f} iterations, {r['mean_sequence_passes']:.2f} passes/sequence, "
+                 f"target {r['target_ratio']:.3f}x" if "mean_iterations" in r else ""))
     body = {"size": size, "batch_size": batch_size, "steps": args.steps, "repeats": args.repeats,
             "timing": "interleaved rounds, median", "threads": threads,
             "load_average": None if load is None else round(load, 2), "compile": args.compile,

@@ -9,9 +9,12 @@ every token at the first pass (p > 0.999): ε ∈ (0, 2] spans the whole range f
 pass", which is what a compute sweep needs. The output is Σ_t p_t h_t with the remainder R given to the last iteration; the ponder cost N + R
 (iterations used plus remainder, differentiable through R) is the component's auxiliary loss, which the host
 weighs and adds to its training objective; ``last_iterations`` reports the iterations each token used.
-Compute follows the iterations used by the batch: once every token has halted, no further pass is run
-(``passes`` counts the passes of the last forward); a token that halted earlier than others still costs its
-share of each pass, because the tokens still running attend to its state.
+Compute follows the iterations used, sequence by sequence: a pass runs only on the sequences that still have a
+running token (sequences never attend to each other, so dropping a finished one changes nothing), and once
+every token has halted no further pass is run. ``passes`` counts the passes of the last forward and
+``sequence_passes`` the (sequence, pass) pairs computed, what the cost follows. Within a sequence, a token that
+halted earlier than others still costs its share of each pass, because the tokens still running attend to its
+state. ``skip_halted_sequences=False`` runs every sequence in every pass (same values; for tests and benchmarks).
 
 With ``max_iters=1`` it is one standard attention pass (tested against ``CausalSelfAttention``).
 """
@@ -24,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from .attention import causal_softmax, merge_heads, normalised_entropy, split_heads
-from .checks import check_float, check_int
+from .checks import check_bool, check_float, check_int
 from .component import Component
 from .train import Callback, TrainState
 
@@ -33,9 +36,11 @@ class HaltingAttention(Component):
     """Causal attention iterated on a changing state with ACT halting on normalised attention entropy."""
 
     def __init__(self, n_embd: int, n_head: int, bias: bool = False, max_iters: int = 4, epsilon: float = 0.5,
-                 temperature: float = 0.05):
+                 temperature: float = 0.05, skip_halted_sequences: bool = True):
         super().__init__()
         check_int("max_iters", max_iters)
+        check_bool("skip_halted_sequences", skip_halted_sequences)
+        self.skip_halted_sequences = skip_halted_sequences
         check_float("epsilon", epsilon, 0.0, 2.0, low_open=True)  # H ∈ [0, 1]; ε > 1 halts even flat rows
         check_float("temperature", temperature, 0.0, low_open=True)
         self.n_head, self.max_iters, self.epsilon, self.temperature = n_head, max_iters, epsilon, temperature
@@ -44,6 +49,7 @@ class HaltingAttention(Component):
         self.last_iterations: torch.Tensor | None = None  # (B, T), iterations each token used
         self.ponder_cost: torch.Tensor | None = None  # mean over tokens of N + R (differentiable through R)
         self.passes = 0  # attention passes the last forward ran
+        self.sequence_passes = 0  # (sequence, pass) pairs the last forward computed
 
     def attend(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One attention pass: the update and each token's normalised entropy (mean over heads)."""
@@ -58,12 +64,21 @@ class HaltingAttention(Component):
         halted = torch.zeros(x.shape[:2], device=x.device, dtype=x.dtype)  # Σ p so far
         iterations = torch.zeros_like(halted)
         remainder = torch.zeros_like(halted)
-        passes = 0
+        passes = sequence_passes = 0
         for t in range(self.max_iters):
-            if t > 0 and not bool((halted < 1.0 - 1e-3).any()):
+            live = (halted < 1.0 - 1e-3).any(-1)  # sequences with a running token
+            n_live = int(live.sum()) if t > 0 else x.shape[0]
+            if n_live == 0:
                 break  # every token has halted: later passes would add nothing (p_used = 0), so they are skipped
-            update, entropy = self.attend(h)
+            if n_live == x.shape[0] or not self.skip_halted_sequences:
+                update, entropy = self.attend(h)
+            else:  # only the live sequences: a finished one's h no longer reaches the output
+                rows = live.nonzero().squeeze(-1)
+                live_update, live_entropy = self.attend(h.index_select(0, rows))
+                update = h.new_zeros(h.shape).index_copy(0, rows, live_update)
+                entropy = live_entropy.new_zeros(h.shape[:2]).index_copy(0, rows, live_entropy)
             passes += 1
+            sequence_passes += n_live if self.skip_halted_sequences else x.shape[0]
             h = h + update  # the state changes, so the next pass attends differently
             running = (halted < 1.0 - 1e-3).to(x.dtype)
             p = torch.sigmoid((self.epsilon - entropy) / self.temperature)
@@ -75,7 +90,7 @@ class HaltingAttention(Component):
             out = out + p_used[..., None] * h
             halted = halted + p_used
             iterations = iterations + running
-        self.passes = passes
+        self.passes, self.sequence_passes = passes, sequence_passes
         self.last_iterations = iterations.detach()
         self.ponder_cost = (iterations + remainder).mean()
         return out - x  # Σ_t p_t (h_t − h_0): the sublayer's update
@@ -87,10 +102,13 @@ class HaltingAttention(Component):
 class HaltingProbe(Callback):
     """Adds to the trainer's eval rows what the halting layers did on the last evaluation batch:
     ``mean_iterations`` (iterations per token, mean over tokens and layers) and ``mean_passes`` (attention passes
-    run, mean over layers: what the compute follows)."""
+    run, mean over layers) and ``mean_sequence_passes`` (passes per sequence, mean over layers: what the compute
+    follows)."""
 
     def on_eval(self, state: TrainState, metrics: dict) -> None:
         layers = [m for m in state.model.modules() if isinstance(m, HaltingAttention) and m.last_iterations is not None]
         if layers:
             metrics["mean_iterations"] = float(torch.stack([m.last_iterations.mean() for m in layers]).mean())
             metrics["mean_passes"] = sum(m.passes for m in layers) / len(layers)
+            metrics["mean_sequence_passes"] = sum(m.sequence_passes / m.last_iterations.shape[0]
+                                                  for m in layers) / len(layers)

@@ -158,8 +158,8 @@ def render_benchmarks(results_dir: Path) -> str:
             else:
                 head += "; arms timed one after another (before the interleaved timer)"
             table = pd.DataFrame(result["results"])
-            table = table[[c for c in ("variant", "params", "flops_per_token", "tokens_per_s", "relative_to_baseline")
-                           if c in table]]
+            table = table[[c for c in ("variant", "params", "flops_per_token", "tokens_per_s", "relative_to_baseline",
+                                       "mean_iterations", "mean_sequence_passes", "target_ratio") if c in table]]
             parts.append(head + "\n\n" + _markdown(table))
         elif name == "bench_attention":
             table = pd.DataFrame(result["results"]).pivot(index="seq_len", columns="form", values="ms").reset_index()

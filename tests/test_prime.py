@@ -115,6 +115,27 @@ def test_halting_runs_no_pass_after_every_token_halted():
     assert slow.passes == 4
 
 
+def test_a_finished_sequence_is_left_out_of_later_passes_with_the_same_values_and_gradients():
+    torch.manual_seed(0)
+    fast = HaltingAttention(16, 2, max_iters=4, epsilon=0.5, temperature=1e-3)
+    with torch.no_grad():
+        fast.c_attn.weight[:32] *= 200.0  # huge q, k: peaked attention wherever the input is not tiny
+    full = HaltingAttention(16, 2, max_iters=4, epsilon=0.5, temperature=1e-3, skip_halted_sequences=False)
+    full.load_state_dict(fast.state_dict())
+    x = torch.cat([torch.randn(1, 8, 16), 1e-4 * torch.randn(1, 8, 16)])  # sequence 0 peaked, sequence 1 flat
+    results = []
+    for attn in (fast, full):
+        leaf = x.clone().requires_grad_()
+        out = attn(leaf)
+        out.pow(2).sum().backward()
+        results.append((out, leaf.grad))
+    assert fast.last_iterations[0].max() == 1 and fast.last_iterations[1, 1:].min() == 4  # one halts, one never
+    assert fast.passes == full.passes == 4
+    assert fast.sequence_passes == 2 + 1 + 1 + 1 and full.sequence_passes == 4 * 2  # the finished one skipped
+    (out_f, grad_f), (out_r, grad_r) = results
+    assert torch.allclose(out_f, out_r, atol=1e-6) and torch.allclose(grad_f, grad_r, atol=1e-6)
+
+
 def test_a_threshold_above_the_largest_entropy_halts_every_token_at_the_first_pass():
     torch.manual_seed(0)
     x = torch.randn(2, 8, 16)
