@@ -35,6 +35,7 @@ from resonance_lib.data import CharTokenizer, TokenData
 from resonance_lib.experiments import SWITCHES, Variant
 from resonance_lib.halting import HaltingAttention
 from resonance_lib.model import ResonanceConfig, ResonanceLM, count_params
+from resonance_lib.provenance import git_commit
 from resonance_lib.train import TrainConfig, resolve_device
 
 SIZES = {
@@ -113,6 +114,7 @@ def main(argv=None) -> None:
         if args.reference and has_fused_form(config):
             variants.append(Variant(f"{name}_reference", dataclasses.replace(config, delta_fused=False)))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine, for the record
+    commit = git_commit()  # the code as imported now, not as it may be when the timing ends
     for epsilon in args.halting_epsilons:
         config = ResonanceConfig(vocab_size=65, **shape, attention="halting", halting_epsilon=epsilon)
         variants.append(Variant(f"halting_eps{epsilon:g}", config))
@@ -123,7 +125,7 @@ def main(argv=None) -> None:
               f"{r['tokens_per_s']:>12,.0f} tokens/s  {r['relative_to_baseline']:.3f}x baseline"
               + (f"  {r['mean_iterations']:.2f} iterations, {r['mean_sequence_passes']:.2f} passes/sequence, "
                  f"target {r['target_ratio']:.3f}x" if "mean_iterations" in r else ""))
-    body = {"size": size, "batch_size": batch_size, "steps": args.steps, "repeats": args.repeats,
+    body = {"commit": commit, "size": size, "batch_size": batch_size, "steps": args.steps, "repeats": args.repeats,
             "timing": "interleaved rounds, median", "threads": threads,
             "load_average": None if load is None else round(load, 2), "compile": args.compile,
             "autocast_bf16": device.type == "cuda", "python": platform.python_version(),

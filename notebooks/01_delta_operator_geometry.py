@@ -211,7 +211,7 @@ pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v
                "ffn_hidden": v.config.mlp_hidden} for v in kv_variants])
 
 # %% tags=[]
-kv_train = TrainConfig(device=DEVICE, learning_rate=3e-3, min_lr=3e-4, batch_size=64, **pick(
+kv_train = TrainConfig(device=DEVICE, compile=run.compile, learning_rate=3e-3, min_lr=3e-4, batch_size=64, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=600, eval_interval=100, eval_iters=20, warmup_iters=50),
     full=dict(max_iters=600, eval_interval=100, eval_iters=50, warmup_iters=50),
@@ -309,7 +309,7 @@ lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
     full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
-lm_train = TrainConfig(device=DEVICE, **pick(
+lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=40),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),

@@ -203,7 +203,7 @@ def sparsity_table(runs, ramp_end):
 
 toy = SequenceReconstruction(vocab_size=128, seq_len=32, mode="identity", seed=0)
 toy_base = ResonanceConfig(vocab_size=128, block_size=32, n_layer=3, n_head=4, n_embd=64)
-toy_train = TrainConfig(device=DEVICE, batch_size=32, learning_rate=3e-3, min_lr=3e-4, warmup_iters=20, **pick(
+toy_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=32, learning_rate=3e-3, min_lr=3e-4, warmup_iters=20, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2),
     quick=dict(max_iters=200, eval_interval=50, eval_iters=10),
     full=dict(max_iters=800, eval_interval=50, eval_iters=20),
@@ -236,7 +236,7 @@ toy_table.round(4)
 # %% tags=[]
 lookup = SequenceReconstruction(vocab_size=32, seq_len=32, mode="lookup", seed=0)
 lookup_base = ResonanceConfig(vocab_size=32, block_size=32, n_layer=2, n_head=4, n_embd=32)
-lookup_train = TrainConfig(device=DEVICE, batch_size=32, learning_rate=3e-3, min_lr=3e-4, **pick(
+lookup_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=32, learning_rate=3e-3, min_lr=3e-4, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=1000, eval_interval=250, eval_iters=20, warmup_iters=50),
     full=dict(max_iters=1000, eval_interval=100, eval_iters=40, warmup_iters=50),
@@ -284,7 +284,7 @@ mnist = load_mnist(data_dirs, shift=2)
 print(mnist.note)
 vit = ResonanceConfig(vocab_size=10, block_size=mnist.block_size, n_layer=2, n_head=4, n_embd=64)
 classifier = partial(PatchClassifier, patch_dim=mnist.patch_dim)
-vit_train = TrainConfig(device=DEVICE, batch_size=64, learning_rate=2e-3, min_lr=2e-4, **pick(
+vit_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=64, learning_rate=2e-3, min_lr=2e-4, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=600, eval_interval=150, eval_iters=8, warmup_iters=60),
     full=dict(max_iters=6000, eval_interval=1000, eval_iters=16, warmup_iters=100),
@@ -312,7 +312,7 @@ lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
     full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
-lm_train = TrainConfig(device=DEVICE, **pick(
+lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=30),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),

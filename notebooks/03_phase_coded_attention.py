@@ -216,7 +216,7 @@ pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v
                "ffn_hidden": v.config.mlp_hidden} for v in variants])
 
 # %% tags=[]
-lm_train = TrainConfig(device=DEVICE, **pick(
+lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=250, batch_size=12, eval_interval=50, eval_iters=30),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),

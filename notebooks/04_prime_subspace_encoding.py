@@ -164,7 +164,7 @@ size = pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
             quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
             full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
             gpu=dict(n_layer=6, n_head=8, n_embd=256, block_size=256))
-run_cfg = TrainConfig(device=DEVICE, **pick(
+run_cfg = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
     quick=dict(max_iters=120, batch_size=12, eval_interval=40, eval_iters=20, warmup_iters=12),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),

@@ -77,6 +77,13 @@ class Session:
         return pick(self.profile, **by_profile)
 
     @property
+    def compile(self) -> bool:
+        """Whether training compiles the model (``TrainConfig.compile``): on in the ``gpu`` profile, where
+        ``torch.compile`` pays for itself; off elsewhere (on a CPU it slows the delta state down, and its
+        compile time would dominate the short ``smoke`` and ``quick`` runs)."""
+        return self.profile == "gpu"
+
+    @property
     def lm_size(self) -> dict:
         """The shared baby language model's size (n_layer, n_head, n_embd, block_size[, dropout])."""
         return dict(LM_SIZES[self.profile])

@@ -47,6 +47,17 @@ def test_profiles():
         check_profile("laptop")
 
 
+
+def test_only_the_gpu_profile_compiles_and_the_notebooks_pass_it_on(tmp_path):
+    from pathlib import Path
+
+    from resonance_lib.session import start
+
+    assert [start(p, device="cpu", fig_dir=tmp_path).compile for p in ("smoke", "quick", "full", "gpu")
+            ] == [False, False, False, True]
+    for source in sorted(Path(__file__).parents[1].glob("notebooks/0[1-4]_*.py")):
+        text = source.read_text()
+        assert text.count("TrainConfig(device=DEVICE,") == text.count("TrainConfig(device=DEVICE, compile=run.compile,")
 def test_verdict_reads_the_interval_in_the_right_direction():
     from resonance_lib.stats import decide
 
