@@ -95,9 +95,15 @@ def caveat_lines(rows: pd.DataFrame) -> list[str]:
     for r in rows.to_dict("records"):
         if r["verdict"] not in ("inconclusive", "not supported"):
             continue
-        n = seeds_needed(r["sd"], r["margin"], r.get("claimed_improvement"))
-        what = (f"about {n} paired seeds would settle it at this spread" if n is not None
-                else "more seeds alone would not settle it at this spread")
+        if r["verdict"] == "not supported":  # the claimed effect is settled; what is open is the arm against ±margin
+            n = seeds_needed(r["sd"], r["margin"])
+            what = ("the run had the power to see the claimed effect and did not; whether the arm is within "
+                    f"±{r['margin']:g} of its reference would take "
+                    + (f"about {n} paired seeds at this spread" if n is not None else "more than seeds alone"))
+        else:
+            n = seeds_needed(r["sd"], r["margin"], r.get("claimed_improvement"))
+            what = (f"about {n} paired seeds would settle it at this spread" if n is not None
+                    else "more seeds alone would not settle it at this spread")
         lines.append(f"- `{r['claim_id']}`{' (' + r['label'] + ')' if r.get('label') else ''} is "
                      f"{r['verdict']}: {what}.")
     return lines

@@ -64,3 +64,17 @@ def test_an_exploratory_profile_says_so_and_the_full_profile_does_not():
     quick = what_we_found(six, Stamp("quick", "cpu", tuple(range(6)), "abc"), display=False)
     assert "- **Profile**: the `quick` profile is exploratory" in quick
     assert "**Profile**" not in what_we_found(six, Stamp("full", "cpu", tuple(range(6)), "abc"), display=False)
+
+
+def test_a_not_supported_row_is_not_told_that_seeds_would_settle_the_claim():
+    from resonance_lib.findings import caveat_lines
+
+    rows = pd.DataFrame([
+        {"claim_id": "big_claim", "label": "", "verdict": "not supported", "n_seeds": 6, "sd": 0.03, "margin": 0.02,
+         "claimed_improvement": 0.4},
+        {"claim_id": "open_claim", "label": "", "verdict": "inconclusive", "n_seeds": 6, "sd": 0.03, "margin": 0.02,
+         "claimed_improvement": 0.1}])
+    settled, open_ = caveat_lines(rows)
+    assert "had the power to see the claimed effect and did not" in settled and "would settle it" not in settled
+    assert f"about {seeds_needed(0.03, 0.02)} paired seeds" in settled  # the interval against ±margin
+    assert f"about {seeds_needed(0.03, 0.02, 0.1)} paired seeds would settle it" in open_
