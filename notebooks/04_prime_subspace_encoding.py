@@ -330,20 +330,26 @@ save_table(pareto, f"04_halting_pareto_{PROFILE}", FIG_DIR, stamp)
 pareto.round(4)
 
 # %% tags=[]
+def inward(value, middle):
+    """A label's offset and alignment on the side of its point that faces the middle of the axis."""
+    return dict(xytext=(-5, 0), ha="right") if value > middle else dict(xytext=(5, 0), ha="left")
+
+
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
 for ax, x, label in ((axes[0], "flops_per_token", "training FLOPs per token (counted)"),
                      (axes[1], "throughput_vs_baseline", "training throughput (× the baseline's)")):
     fixed = pareto[pareto["kind"] == "fixed depth"].sort_values(x)
     ax.plot(fixed[x], fixed["test_loss"], "o-", color="0.3", label="fixed depth (iterated ×k)")
+    middle = pareto[x].min() + (pareto[x].max() - pareto[x].min()) / 2  # labels point inwards, off the edges
     for r in fixed.itertuples():
         ax.annotate(f"×{r.variant.rsplit('x', 1)[1]}", (getattr(r, x), r.test_loss), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)
+                    va="top", fontsize=8, **inward(getattr(r, x), middle))  # below its point
     halted = pareto[pareto["kind"] == "halting"]
     ax.scatter(halted[x], halted["test_loss"], color="tab:red", zorder=3, label="halting (ε sweep)")
     for r in halted.itertuples():
         ax.annotate(f"ε={r.variant.removeprefix('halting_eps')} ({r.mean_passes:.1f} passes)",
-                    (getattr(r, x), r.test_loss), textcoords="offset points", xytext=(4, -10), fontsize=7,
-                    color="tab:red")
+                    (getattr(r, x), r.test_loss), textcoords="offset points", va="bottom", fontsize=7,
+                    color="tab:red", **inward(getattr(r, x), middle))
     base_row = pareto[pareto["kind"] == "baseline"].iloc[0]
     ax.axhline(base_row["test_loss"], color="0.6", ls="--", label="standard attention")
     ax.set(xlabel=label, ylabel="test cross-entropy (nats)")
