@@ -50,7 +50,7 @@ from resonance_lib.compute import measure_throughput
 from resonance_lib.experiments import block_grad_norms, matched_variants, summarize, tuned_grid
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params
-from resonance_lib.plots import loss_curves, save_figure, save_table
+from resonance_lib.plots import loss_curves, save_figure, save_sweep, save_table
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
 from resonance_lib.source import show_source
@@ -220,6 +220,8 @@ kv_train = TrainConfig(device=DEVICE, compile=run.compile, learning_rate=3e-3, m
 # stream, so the sweep reads the sampled validation loss
 kv_runs, kv_sweep, kv_lr, kv_models = tuned_grid(kv_variants, seeds, task, kv_train, lr_multipliers, tuning_seeds,
                                                  metric="val_loss", return_models=True, cache_dir=run.cache_dir)
+save_sweep(kv_sweep, f"01_forgetting_lr_sweep_{PROFILE}", FIG_DIR, stamp, metric="val_loss",
+           title="forgetting task: learning-rate sweep (tuning seed)")
 kv_summary = summarize(kv_runs, metric="val_acc", higher_is_better=True)
 save_table(kv_summary, f"01_forgetting_summary_{PROFILE}", FIG_DIR, stamp)
 kv_summary
@@ -322,6 +324,7 @@ ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
 # the same learning-rate sweep for every arm (full profile), then equal steps and, for slow arms, equal compute
 lm_runs, lm_sweep, lm_lr = tuned_grid(lm_variants, seeds, chars, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
                                       cache_dir=run.cache_dir)
+save_sweep(lm_sweep, f"01_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="char LM: learning-rate sweep (tuning seed)")
 lm_summary = summarize(lm_runs)
 lm_summary["throughput_ratio"] = lm_summary["variant"].str.removesuffix("@compute").map(ratios)
 save_table(lm_summary, f"01_charlm_summary_{PROFILE}", FIG_DIR, stamp)

@@ -59,7 +59,7 @@ from resonance_lib.data import SequenceReconstruction, load_mnist, prepare
 from resonance_lib.experiments import matched_variants, run_grid, summarize, tuned_grid
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import PatchClassifier, ResonanceConfig, ResonanceLM
-from resonance_lib.plots import arm_palette, save_figure, save_table
+from resonance_lib.plots import arm_palette, save_figure, save_sweep, save_table
 from resonance_lib.profiles import pick
 from resonance_lib.session import start
 from resonance_lib.source import show_source
@@ -245,6 +245,8 @@ lookup_arms = matched_variants(lookup_base, ["dense_small", "sparse_static", "sp
                                              "sparse_resonance"])
 lookup_runs, lookup_sweep, lookup_lr = tuned_grid(lookup_arms, seeds, lookup, lookup_train, lr_multipliers,
                                                   tuning_seeds, metric="val_loss", cache_dir=run.cache_dir)
+save_sweep(lookup_sweep, f"02_lookup_lr_sweep_{PROFILE}", FIG_DIR, stamp, metric="val_loss",
+           title="lookup task: learning-rate sweep (tuning seed)")
 lookup_table = summarize(lookup_runs, metric="val_acc", higher_is_better=True).merge(
     summarize(lookup_runs, baseline="dense_small", metric="val_acc", higher_is_better=True)[
         ["variant", "delta_mean", "delta_ci_low", "delta_ci_high"]], on="variant", suffixes=("", "_vs_small_dense"))
@@ -293,6 +295,7 @@ mnist_arms = matched_variants(vit, ["dense_small", "sparse_static", "sparse_gmp"
                               model=classifier)
 mnist_runs, mnist_sweep, mnist_lr = tuned_grid(mnist_arms, seeds, mnist, vit_train, lr_multipliers, tuning_seeds,
                                                model_factory=classifier, cache_dir=run.cache_dir)
+save_sweep(mnist_sweep, f"02_mnist_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="MNIST: learning-rate sweep (tuning seed)")
 mnist_summary = summarize(mnist_runs, metric="final_val_acc", higher_is_better=True,
                           margin=CLAIMS["mnist_sparse_within"].margin).assign(
     data=mnist.note, learning_rate=lambda t: t["variant"].map(mnist_lr))
@@ -320,6 +323,7 @@ lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
 lm_arms = matched_variants(lm_base, ["dense_small", *strategy_names()])
 lm_runs, lm_sweep, lm_lr, lm_models = tuned_grid(lm_arms, seeds, chars, lm_train, lr_multipliers, tuning_seeds,
                                                  return_models=True, cache_dir=run.cache_dir)
+save_sweep(lm_sweep, f"02_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="char LM: learning-rate sweep (tuning seed)")
 lm_summary = summarize(lm_runs)
 lm_table = lm_summary.merge(sparsity_table(lm_runs, lm_train.max_iters // 2)[["variant", "avg_sparsity", "max_sparsity"]],
                             on="variant")

@@ -54,7 +54,7 @@ from resonance_lib.experiments import Variant, matched_variants, summarize, tune
 from resonance_lib.findings import what_we_found
 from resonance_lib.halting import HaltingAttention, HaltingProbe
 from resonance_lib.model import ResonanceConfig, config_params
-from resonance_lib.plots import arm_palette, save_figure, save_table
+from resonance_lib.plots import arm_palette, save_figure, save_sweep, save_table
 from resonance_lib.prime import (
     PRIMES,
     PrimeHilbertEncoder,
@@ -180,8 +180,10 @@ for level in ("char", "word"):
     speed = measure_throughput(arms, corpus, run_cfg, **timing, cache_dir=run.cache_dir)  # interleaved, one thread
     ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
     # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute below 0.8×
-    level_runs, _, _, level_models = tuned_grid(arms, seeds, corpus, run_cfg, lr_multipliers, tuning_seeds,
-                                                ratios=ratios, return_models=True, cache_dir=run.cache_dir)
+    level_runs, level_sweep, _, level_models = tuned_grid(arms, seeds, corpus, run_cfg, lr_multipliers, tuning_seeds,
+                                                          ratios=ratios, return_models=True, cache_dir=run.cache_dir)
+    save_sweep(level_sweep, f"04_lr_sweep_{level}_{PROFILE}", FIG_DIR, stamp,
+               title=f"{level} level: learning-rate sweep (tuning seed)")
     runs.append(level_runs.assign(level=level))
     models.update({(level, *k): v for k, v in level_models.items()})
     # the protocol's throughput, timed interleaved in one process (it decides the equal-compute steps)
@@ -313,8 +315,11 @@ halting_arms = [Variant(f"iterated_x{k}", dataclasses.replace(char_base, attenti
 halting_arms += [Variant(f"halting_eps{e:g}", dataclasses.replace(char_base, attention="halting",
                                                                    halting_max_iters=max(depths), halting_epsilon=e),
                          callbacks=probe) for e in epsilons]
-pareto_runs, _, _, pareto_models = tuned_grid([Variant("baseline", char_base), *halting_arms], seeds, char, run_cfg,
-                                              lr_multipliers, tuning_seeds, return_models=True, cache_dir=run.cache_dir)
+pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([Variant("baseline", char_base), *halting_arms], seeds, char,
+                                                         run_cfg, lr_multipliers, tuning_seeds, return_models=True,
+                                                         cache_dir=run.cache_dir)
+save_sweep(pareto_sweep, f"04_pareto_lr_sweep_{PROFILE}", FIG_DIR, stamp,
+           title="halting and fixed depth: learning-rate sweep (tuning seed)")
 last = pareto_runs[pareto_runs["step"] == pareto_runs.groupby(["variant", "seed"])["step"].transform("max")]
 pareto = last.groupby("variant", sort=False).agg(test_loss=("test_loss", "mean"), sd=("test_loss", "std"),
                                                  mean_passes=("mean_passes", "mean"),

@@ -142,6 +142,35 @@ def cost_quality(summary: pd.DataFrame, ax: plt.Axes | None = None, metric: str 
     return ax.figure
 
 
+def lr_sweep(sweep: pd.DataFrame, metric: str = "final_val_loss", ax: plt.Axes | None = None,
+             palette: dict | None = None) -> plt.Figure:
+    """The protocol's learning-rate sweep (``experiments.tune_learning_rates``): the mean ``metric`` on the
+    tuning seeds at each rate, one line per arm on a log-rate axis, the rate each arm was given ringed."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.5))
+    column = f"{metric}_mean"
+    palette = palette or arm_palette(sweep["variant"])
+    for arm, group in sweep.groupby("variant", sort=False):
+        group = group.sort_values("learning_rate")
+        ax.plot(group["learning_rate"], group[column], "o-", color=palette[arm], label=arm)
+        if group[column].notna().any():
+            chosen = group.loc[group[column].idxmin()]
+            ax.scatter([chosen["learning_rate"]], [chosen[column]], s=140, facecolors="none", edgecolors=palette[arm])
+    ax.set(xscale="log", xlabel="peak learning rate (log; ringed: the rate chosen)",
+           ylabel=f"{metric.replace('_', ' ')}, mean over tuning seeds")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+    return ax.figure
+
+
+def save_sweep(sweep: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp, metric: str = "final_val_loss",
+               title: str = "learning-rate sweep") -> SavedFigure | None:
+    """Draw (``lr_sweep``) and save a sweep as ``name``; a profile with one rate has no sweep, and says so."""
+    if not len(sweep):
+        print(f"{title}: one learning rate in the {stamp.profile} profile, no sweep to show")
+        return None
+    return save_figure(lr_sweep(sweep, metric), sweep, name, fig_dir, stamp, title=title)
+
+
 def save_table(table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp) -> Path:
     """Write ``table`` as ``<fig_dir>/<name>.csv`` with the stamp's fields as extra columns."""
     fig_dir = Path(fig_dir)

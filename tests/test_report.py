@@ -70,6 +70,25 @@ def test_cost_quality_and_forest_plot_the_summary_values():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["baseline", "x"]
 
 
+def test_the_sweep_figure_draws_every_rate_and_rings_the_chosen_one(tmp_path, capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from resonance_lib.plots import Stamp, lr_sweep, save_sweep
+
+    sweep = pd.DataFrame({"variant": ["a", "a", "a", "b", "b", "b"], "learning_rate": [1e-3, 2e-3, 4e-3] * 2,
+                          "final_val_loss_mean": [2.0, 1.8, 1.9, 2.5, 2.6, 2.7]})
+    ax = lr_sweep(sweep).axes[0]
+    assert ax.get_xscale() == "log" and [line.get_label() for line in ax.lines] == ["a", "b"]
+    assert [list(line.get_ydata()) for line in ax.lines] == [[2.0, 1.8, 1.9], [2.5, 2.6, 2.7]]
+    ringed = [tuple(c.get_offsets()[0]) for c in ax.collections]
+    assert ringed == [(2e-3, 1.8), (1e-3, 2.5)]  # each arm's lowest loss
+    stamp = Stamp("full", "cpu", (0,), "abc")
+    assert save_sweep(sweep, "s", tmp_path, stamp) is not None and (tmp_path / "s.png").exists()
+    assert save_sweep(pd.DataFrame(), "t", tmp_path, stamp, title="x") is None and not (tmp_path / "t.png").exists()
+    assert "one learning rate in the full profile" in capsys.readouterr().out
+
+
 def test_stamps_read_back_as_text_even_when_a_commit_looks_like_a_number(tmp_path):
     from resonance_lib.plots import Stamp, read_table, save_table
 
