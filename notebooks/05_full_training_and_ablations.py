@@ -371,7 +371,7 @@ for ax, level in zip(axes[0], levels, strict=True):
         variant=lambda t: [v if r == "baseline" else f"{v} − {r}" for v, r in zip(t["variant"], t["reference"],
                                                                                    strict=True)])
     forest(rows, ax=ax, margin=0.02, palette=arm_palette(rows["variant"]),
-           label="Δ final val loss vs its reference (nats; simultaneous 95% CI)")
+           label="Δ test loss vs its reference (nats; simultaneous 95% CI)")
     ax.set_title(f"{level} level")
     ax.legend(loc="lower right", fontsize=7)
 save_figure(fig, arms, f"05_forest_{PROFILE}", FIG_DIR, stamp,
@@ -380,9 +380,12 @@ save_figure(fig, arms, f"05_forest_{PROFILE}", FIG_DIR, stamp,
 # %% tags=[]
 fig, axes = plt.subplots(1, len(levels), figsize=(7 * len(levels), 4.5), squeeze=False)
 for ax, level in zip(axes[0], levels, strict=True):
-    level_runs = all_runs[(all_runs["level"] == level) & (all_runs["step"] > 0)]  # step 0 would flatten the rest
-    sns.lineplot(data=level_runs, x="step", y="val_loss", hue="variant", palette=palette, errorbar=("ci", 95), ax=ax,
-                 legend=level == levels[-1])
+    level_runs = all_runs[(all_runs["level"] == level) & (all_runs["step"] > 0)].assign(  # step 0 flattens the rest
+        arm=lambda t: t["variant"].str.removesuffix("@compute"),  # an equal-compute copy: its arm's colour, dashed
+        budget=lambda t: t["variant"].str.endswith("@compute").map({False: "equal steps", True: "equal compute"}))
+    sns.lineplot(data=level_runs, x="step", y="val_loss", hue="arm", style="budget",
+                 style_order=["equal steps", "equal compute"], errorbar=("ci", 95), ax=ax, legend=level == levels[-1],
+                 palette=arm_palette(all_runs["variant"].str.removesuffix("@compute")))
     ax.set(title=f"{level} level", xlabel="training step", ylabel="validation cross-entropy (nats)")
 sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
 save_figure(fig, all_runs[["level", "variant", "seed", "step", "train_loss", "val_loss"]], f"05_curves_{PROFILE}",
