@@ -443,8 +443,9 @@ for level in levels:
             f"{r.variant} − {r.reference} {r.estimate:+.3f} [{r.ci_low:+.3f}, {r.ci_high:+.3f}] ({r.verdict})"
             for r in controls_rows.itertuples()) + ".")
     level_costs = costs[costs["level"] == level]
-    facts.append(f"{level} level, learning rate chosen by the sweep: " + ", ".join(
-        f"{r.variant} {r.learning_rate:g}" for r in level_costs.itertuples()) + ".")
+    rates = ", ".join(f"{r.variant} {r.learning_rate:g}" for r in level_costs.itertuples())
+    if len(multipliers) > 1:  # with one rate nothing was chosen: the caveat below says so
+        facts.append(f"{level} level, learning rate chosen by the sweep ({len(multipliers)} rates): {rates}.")
 if baseline_runs_file.exists():
     facts.append(f"The baseline's best validation loss over {len(best)} seeds, {mean:.4f} [{low:.4f}, {high:.4f}] "
                  f"after {runs['step'].max()} steps, {verdict} nanoGPT's published {published[1]} ({published[0]}).")
