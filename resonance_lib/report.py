@@ -163,7 +163,8 @@ def render_benchmarks(results_dir: Path) -> str:
             parts.append(head + "\n\n" + _markdown(table))
         elif name == "bench_attention":
             table = pd.DataFrame(result["results"]).pivot(index="seq_len", columns="form", values="ms").reset_index()
-            parts.append(head + " — fwd+bwd ms\n\n" + _markdown(table))
+            timing = f", {result['timing']}" if "timing" in result else ", forms timed one after another"
+            parts.append(head + f" — fwd+bwd ms{timing}\n\n" + _markdown(table))
         elif name == "bench_sparsity":
             c, semi = result["checkpoint"], result["semi_structured_2_4"]
             line = (f"{c['size']} model at sparsity {c['measured_sparsity']:.4f}: compressed checkpoint "

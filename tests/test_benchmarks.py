@@ -13,3 +13,15 @@ def test_bench_train_times_the_fused_and_reference_forms_interleaved(tmp_path):
     assert all(len(r["tokens_per_s_rounds"]) == 2 and r["flops_per_token"] > 0 for r in rows.values())
     assert rows["delta_dv4"]["params"] == rows["delta_dv4_reference"]["params"]
     assert result["commit"] and result["torch"] and result["device"]
+
+
+def test_bench_attention_times_every_form_interleaved(tmp_path):
+    from benchmarks import bench_attention
+
+    out = tmp_path / "attention.json"
+    bench_attention.main(["--seq-lens", "32", "--rounds", "2", "--device", "cpu", "--out", str(out)])
+    result = json.loads(out.read_text())
+    rows = {r["form"]: r for r in result["results"]}
+    assert set(rows) == {"plain_sdpa", "phase_fast", "phase_explicit"} and result["timing"].startswith("interleaved")
+    assert all(len(r["ms_rounds"]) == 2 and r["ms"] > 0 for r in rows.values())
+    assert rows["plain_sdpa"]["time_vs_plain"] == 1.0
