@@ -148,6 +148,8 @@ def render_benchmarks(results_dir: Path) -> str:
         device = result.get("device") or f"CPU ({result.get('threads')} threads)"
         head = (f"**`{path.name}`** — device {device}, "
                 f"torch {result['torch']}, commit {result['commit']}, {result['date']}")
+        if result.get("load_average_at_end") is not None:
+            head += f", load average {result['load_average_at_end']} at the end"
         name = result["benchmark"]
         if name == "bench_train":
             head += (f"; {result['size']} size, batch {result['batch_size']}, {result['steps']} timed steps, "
