@@ -1,6 +1,6 @@
 """Run every benchmark on this machine and write their JSON: ``python -m benchmarks``.
 
-    python -m benchmarks                     # all four, default settings for the device
+    python -m benchmarks                     # all five, default settings for the device
     python -m benchmarks --out-dir /tmp/b    # somewhere other than benchmarks/results/
     python -m benchmarks --only train sparsity --train-args --steps 30
 
@@ -17,12 +17,12 @@ import json
 import time
 from pathlib import Path
 
-from benchmarks import bench_attention, bench_prime_mask, bench_sparsity, bench_train
+from benchmarks import bench_attention, bench_prime_mask, bench_sparsity, bench_train, bench_trainer
 from benchmarks.results_io import RESULTS, write_result
 from resonance_lib.train import resolve_device
 
-BENCHMARKS = {"train": bench_train, "attention": bench_attention, "sparsity": bench_sparsity,
-              "prime_mask": bench_prime_mask}
+BENCHMARKS = {"train": bench_train, "trainer": bench_trainer, "attention": bench_attention,
+              "sparsity": bench_sparsity, "prime_mask": bench_prime_mask}
 
 
 def main(argv=None) -> None:

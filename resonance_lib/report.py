@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 from pathlib import Path
 
 import pandas as pd
@@ -163,6 +164,11 @@ def render_benchmarks(results_dir: Path) -> str:
             table = table[[c for c in ("variant", "params", "flops_per_token", "tokens_per_s", "relative_to_baseline",
                                        "mean_iterations", "mean_sequence_passes", "target_ratio") if c in table]]
             parts.append(head + "\n\n" + _markdown(table))
+        elif name == "bench_trainer":
+            parts.append(head + f"; {result['size']} size, batch {result['batch_size']}, {result['steps']} timed steps, "
+                         f"compile={result['compile']}, {result['timing']} of {result['repeats']}\n\nour trainer "
+                         f"{statistics.median(result['ours_tokens_per_s']):,.0f} tokens/s against a nanoGPT-style loop's "
+                         f"{statistics.median(result['nanogpt_loop_tokens_per_s']):,.0f}: **{result['ratio']:.3f}×**")
         elif name == "bench_attention":
             table = pd.DataFrame(result["results"]).pivot(index="seq_len", columns="form", values="ms").reset_index()
             timing = f", {result['timing']}" if "timing" in result else ", forms timed one after another"

@@ -25,3 +25,18 @@ def test_bench_attention_times_every_form_interleaved(tmp_path):
     assert set(rows) == {"plain_sdpa", "phase_fast", "phase_explicit"} and result["timing"].startswith("interleaved")
     assert all(len(r["ms_rounds"]) == 2 and r["ms"] > 0 for r in rows.values())
     assert rows["plain_sdpa"]["time_vs_plain"] == 1.0
+
+
+def test_bench_trainer_times_ours_against_a_nanogpt_style_loop(tmp_path):
+    from benchmarks import bench_trainer
+    from resonance_lib.report import render_benchmarks
+    from resonance_lib.train import TrainConfig
+
+    cfg = TrainConfig(max_iters=100, warmup_iters=10, learning_rate=1e-3, min_lr=1e-4)
+    assert bench_trainer.nanogpt_lr(0, cfg) < bench_trainer.nanogpt_lr(9, cfg) < 1e-3  # warm-up
+    assert bench_trainer.nanogpt_lr(10, cfg) == 1e-3 and abs(bench_trainer.nanogpt_lr(100, cfg) - 1e-4) < 1e-12
+    out = tmp_path / "bench_trainer_cpu_baby.json"
+    bench_trainer.main(["--steps", "2", "--repeats", "2", "--device", "cpu", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert len(result["ours_tokens_per_s"]) == len(result["nanogpt_loop_tokens_per_s"]) == 2 and result["ratio"] > 0
+    assert "against a nanoGPT-style loop" in render_benchmarks(tmp_path)
