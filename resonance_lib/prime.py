@@ -96,13 +96,29 @@ def prime_resonance_mask_loop(rows: int, cols: int, primes=PRIMES) -> torch.Tens
 
 
 class PrimeMaskedLinear(nn.Linear):
-    """y = (W ⊙ M) x + b with the fixed prime resonance mask M (structured sparsity, ~64% zeros by default)."""
+    """y = (W ⊙ M) x + b with the fixed prime resonance mask M (structured sparsity, ~64% zeros by default).
+
+    W ⊙ M is formed once per weight update, not once per forward: a training step forms it in its one forward
+    (through autograd), and forwards without gradients (evaluation, generation) reuse it until the weight
+    changes (``masked_weight``)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, primes=PRIMES):
         super().__init__(in_features, out_features, bias=bias)
         mask = prime_resonance_mask(out_features, in_features, primes)
         self.n_masked = int((~mask).sum())  # entries held at zero: not usable parameters
         self.register_buffer("fixed_mask", mask)
+        self._masked: tuple[tuple, torch.Tensor] | None = None  # (W's and M's identity and version, W ⊙ M)
+
+    def masked_weight(self) -> torch.Tensor:
+        """W ⊙ M; without gradients, kept until W or M changes (an optimizer step or an in-place edit bumps a
+        tensor's version; moving the layer makes new tensors)."""
+        if (torch.is_grad_enabled() and self.weight.requires_grad) or torch.compiler.is_compiling():
+            self._masked = None  # (a compiled graph fuses the product into its kernels instead)
+            return self.weight * self.fixed_mask
+        key = tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in (self.weight, self.fixed_mask))
+        if self._masked is None or self._masked[0] != key:
+            self._masked = (key, self.weight.detach() * self.fixed_mask)
+        return self._masked[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight * self.fixed_mask, self.bias)
+        return F.linear(x, self.masked_weight(), self.bias)

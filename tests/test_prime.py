@@ -65,6 +65,24 @@ def test_masked_linear_uses_only_unmasked_weights():
     assert layer.n_masked == int((~prime_resonance_mask(9, 12, (2, 3))).sum())
 
 
+def test_the_masked_weight_is_formed_once_per_update_not_once_per_forward():
+    layer = PrimeMaskedLinear(12, 9, primes=(2, 3))
+    x = torch.randn(4, 12)
+    with torch.no_grad():
+        first = layer.masked_weight()
+        layer(x), layer(x)
+        assert layer.masked_weight() is first  # reused by every forward without gradients
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    layer(x).sum().backward()  # a training forward forms it through autograd
+    optimizer.step()  # the weight changes: its version moves
+    with torch.no_grad():
+        again = layer.masked_weight()
+        assert again is not first and torch.equal(again, layer.weight * layer.fixed_mask)
+        assert torch.allclose(layer(x), x @ again.T + layer.bias)
+        layer.fixed_mask.fill_(True)  # an edited mask is seen too
+        assert torch.allclose(layer(x), x @ layer.weight.T + layer.bias)
+
+
 def test_halting_changes_the_state_between_iterations():
     torch.manual_seed(0)
     attn = HaltingAttention(16, 2, max_iters=3, epsilon=1e-6)  # ε ~ 0: no token halts early
