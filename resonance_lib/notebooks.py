@@ -104,10 +104,26 @@ def _notebook_parameters(profile: str, fig_dir: Path | None, parameters: dict | 
     return {**injected, **(parameters or {})}
 
 
-def fold_parameters(path: Path, parameters: dict) -> None:
+def _children_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process's finished children — the kernel and the grid workers it
+    waited for — so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average: how busy the machine was with other work around a timed run."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def fold_parameters(path: Path, parameters: dict, run_record: dict | None = None) -> None:
     """Make an executed notebook clean to re-run: write the injected values into the ``parameters`` cell
     itself (so it shows what the run used, and a reader's edit there takes effect), drop papermill's
-    ``injected-parameters`` cell, and keep only the notebook's own name in papermill's metadata."""
+    ``injected-parameters`` cell, and keep only the notebook's own name in papermill's metadata.
+    ``run_record`` (CPU seconds, cores, load average around the run) goes to the ``resonance_run`` metadata:
+    papermill's wall-clock duration alone cannot tell a slow notebook from a busy machine."""
     import ast
     import json
 
@@ -138,6 +154,8 @@ def fold_parameters(path: Path, parameters: dict) -> None:
     for key in ("input_path", "output_path"):
         if meta.get(key):
             meta[key] = Path(meta[key]).name
+    if run_record is not None:
+        nb.setdefault("metadata", {})["resonance_run"] = run_record
     Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -175,7 +193,7 @@ def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path |
     scratch = Path(tempfile.mkdtemp(prefix="resonance-run-")) / notebook.name
     _absolute_data_dirs()
     params = _notebook_parameters(profile, fig_dir, parameters)
-    start = time.perf_counter()
+    start, cpu_start, load_start = time.perf_counter(), _children_cpu_seconds(), _load_average()
     error = None
     try:
         pm.execute_notebook(str(notebook), str(scratch), parameters=params, kernel_name="python3",
@@ -186,7 +204,9 @@ def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path |
         error = f"{type(exc).__name__}: {exc}"
     if error is not None:
         return NotebookResult(notebook, scratch, time.perf_counter() - start, error)
-    fold_parameters(scratch, params)
+    fold_parameters(scratch, params, run_record={
+        "cpu_seconds": round(_children_cpu_seconds() - cpu_start, 1), "cores": os.cpu_count(),
+        "load_average_start": load_start, "load_average_end": _load_average()})
     _replace_atomically(scratch, output)
     shutil.rmtree(scratch.parent, ignore_errors=True)
     return NotebookResult(notebook, output, time.perf_counter() - start, error)

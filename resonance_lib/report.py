@@ -129,15 +129,21 @@ def render_run_times(notebook_dir: Path) -> str:
     """How long each committed executed notebook took, from the metadata papermill wrote into it."""
     rows = []
     for path in sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb")):
-        meta = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("papermill", {})
+        metadata = json.loads(path.read_text(encoding="utf-8"))["metadata"]
+        meta, record = metadata.get("papermill", {}), metadata.get("resonance_run", {})
         if meta.get("duration") is not None:
             rows.append({"notebook": path.stem, "profile": meta.get("parameters", {}).get("PROFILE", "?"),
-                         "seconds": round(meta["duration"], 1), "finished (UTC)": meta.get("end_time", "")[:19]})
+                         "seconds": round(meta["duration"], 1), "CPU seconds": record.get("cpu_seconds", ""),
+                         "load average (start, end)": (f"{record['load_average_start']}, {record['load_average_end']}"
+                                                       if record else "not recorded"),
+                         "finished (UTC)": meta.get("end_time", "")[:19]})
     if not rows:
         return ""
     table = pd.DataFrame(rows)
     total = ", ".join(f"{p}: {g['seconds'].sum() / 60:.1f} min" for p, g in table.groupby("profile"))
-    return (f"**Run time of the committed executed notebooks** (papermill's record in each notebook; total {total})"
+    return (f"**Run time of the committed executed notebooks** (papermill's record in each notebook; total {total}). "
+            "Wall-clock time depends on what else the machine ran: the CPU seconds (kernel and grid workers) and the "
+            "load average around the run, recorded by `python -m resonance_lib.notebooks`, say how busy it was."
             "\n\n" + _markdown(table))
 
 

@@ -51,6 +51,8 @@ def test_notebook_runs_in_smoke_profile_and_reads_clean(notebook, tmp_path, monk
     assert saved, "the notebook saved no figure"
     executed = json.loads(result.output.read_text(encoding="utf-8"))
     assert not reader_problems(executed, len(saved), str(figures.resolve()))
+    record = executed["metadata"]["resonance_run"]  # how busy the machine was, beside the wall-clock time
+    assert record["cpu_seconds"] > 1.0 and record["cores"] >= 1 and "load_average_end" in record
 
 
 def test_reader_problems_catches_each_defect():
@@ -124,6 +126,9 @@ def test_fold_parameters_writes_the_run_into_the_parameters_cell(tmp_path):
     assert "".join(folded["cells"][0]["source"]) == (
         'PROFILE = "smoke"  # which profile\nSEEDS = [0, 1]\nX = 1\nNEW = 2.5')
     assert folded["metadata"]["papermill"] == {"input_path": "01_x.ipynb", "output_path": "01_x.ipynb"}
+    assert "resonance_run" not in folded["metadata"]
+    fold_parameters(path, {"PROFILE": "smoke"}, run_record={"cpu_seconds": 3.5})
+    assert json.loads(path.read_text())["metadata"]["resonance_run"] == {"cpu_seconds": 3.5}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

@@ -46,8 +46,12 @@ def test_benchmarks_and_run_times_render_from_their_files(tmp_path):
     nb.metadata["papermill"] = {"duration": 90.0, "end_time": "2026-11-24T01:00:00", "parameters": {"PROFILE": "cpu"}}
     nbformat.write(nb, tmp_path / "01_x.ipynb")
     nbformat.write(nb, tmp_path / "02_y.ipynb")
+    nb.metadata["resonance_run"] = {"cpu_seconds": 170.5, "cores": 2, "load_average_start": 0.1,
+                                    "load_average_end": 2.0}
+    nbformat.write(nb, tmp_path / "03_z.ipynb")
     times = render_run_times(tmp_path)
-    assert "total cpu: 3.0 min" in times and "| 01_x | cpu | 90 | 2026-11-24T01:00:00 |" in times
+    assert "total cpu: 4.5 min" in times and "| 01_x | cpu | 90 |  | not recorded | 2026-11-24T01:00:00 |" in times
+    assert "| 03_z | cpu | 90 | 170.5 | 0.1, 2.0 | 2026-11-24T01:00:00 |" in times
 
 
 def test_cost_quality_and_forest_plot_the_summary_values():
