@@ -213,7 +213,7 @@ pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v
 # %% tags=[]
 kv_train = TrainConfig(device=DEVICE, compile=run.compile, learning_rate=3e-3, min_lr=3e-4, batch_size=64, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=600, eval_interval=100, eval_iters=20, warmup_iters=50),
+    quick=dict(max_iters=400, eval_interval=100, eval_iters=20, warmup_iters=50),
     full=dict(max_iters=600, eval_interval=100, eval_iters=50, warmup_iters=50),
     gpu=dict(max_iters=6000, eval_interval=500, eval_iters=50, warmup_iters=200)))
 # every arm's learning rate from the same sweep on a tuning seed (full profile); the task is an endless random
@@ -313,7 +313,7 @@ lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=40),
+    quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=10),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 lm_variants = matched_variants(lm_base, ["delta_dv1", "delta_dv4", "write_dv1", "write_dv4"])

@@ -238,7 +238,7 @@ lookup = SequenceReconstruction(vocab_size=32, seq_len=32, mode="lookup", seed=0
 lookup_base = ResonanceConfig(vocab_size=32, block_size=32, n_layer=2, n_head=4, n_embd=32)
 lookup_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=32, learning_rate=3e-3, min_lr=3e-4, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=1000, eval_interval=250, eval_iters=20, warmup_iters=50),
+    quick=dict(max_iters=600, eval_interval=200, eval_iters=20, warmup_iters=50),
     full=dict(max_iters=1000, eval_interval=100, eval_iters=40, warmup_iters=50),
     gpu=dict(max_iters=1000, eval_interval=100, eval_iters=40, warmup_iters=50)))
 lookup_arms = matched_variants(lookup_base, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl",
@@ -288,7 +288,7 @@ vit = ResonanceConfig(vocab_size=10, block_size=mnist.block_size, n_layer=2, n_h
 classifier = partial(PatchClassifier, patch_dim=mnist.patch_dim)
 vit_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=64, learning_rate=2e-3, min_lr=2e-4, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=600, eval_interval=150, eval_iters=8, warmup_iters=60),
+    quick=dict(max_iters=400, eval_interval=100, eval_iters=8, warmup_iters=40),
     full=dict(max_iters=6000, eval_interval=1000, eval_iters=16, warmup_iters=100),
     gpu=dict(max_iters=6000, eval_interval=1000, eval_iters=16, warmup_iters=100)))
 mnist_arms = matched_variants(vit, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl", "sparse_resonance"],
@@ -317,7 +317,7 @@ lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=30),
+    quick=dict(max_iters=200, batch_size=12, eval_interval=50, eval_iters=10),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=250, eval_iters=100)))
 lm_arms = matched_variants(lm_base, ["dense_small", *strategy_names()])

@@ -218,7 +218,7 @@ pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v
 # %% tags=[]
 lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=250, batch_size=12, eval_interval=50, eval_iters=30),
+    quick=dict(max_iters=250, batch_size=12, eval_interval=50, eval_iters=10),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 speed = measure_throughput(variants, words, lm_train, **pick(  # interleaved, one thread, kept in the run cache

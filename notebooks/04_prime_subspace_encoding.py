@@ -166,7 +166,7 @@ size = pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
             gpu=dict(n_layer=6, n_head=8, n_embd=256, block_size=256))
 run_cfg = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=120, batch_size=12, eval_interval=40, eval_iters=20, warmup_iters=12),
+    quick=dict(max_iters=120, batch_size=12, eval_interval=40, eval_iters=10, warmup_iters=12),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),

@@ -214,7 +214,7 @@ components = ["delta_dv1", "delta_dv4", "sparse_resonance", "phase_random", "pha
 controls = ["write_dv1", "write_dv4", "dense_small"]
 ablation_cfg = TrainConfig(device=DEVICE, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=100, batch_size=12, eval_interval=50, eval_iters=20, warmup_iters=10),
+    quick=dict(max_iters=100, batch_size=12, eval_interval=50, eval_iters=10, warmup_iters=10),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=250, batch_size=32, eval_interval=125, eval_iters=20, warmup_iters=25)))
 tuning_seeds = pick(PROFILE, smoke=[100], quick=[100], full=[100], gpu=[100])  # never evaluation seeds
