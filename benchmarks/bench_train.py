@@ -9,8 +9,8 @@ Timed through ``resonance_lib.compute.measure_throughput``, the one interleaved 
 comparisons use: every repeat trains each variant in turn through the one trainer (forward, backward and
 optimizer; no evaluation) in this process, and the ratio is each variant's median tokens/s over the baseline's
 median, so a machine that is busier in one minute than the next affects every arm alike. ``--reference`` adds,
-for every arm with a fused fast form (the d_v > 1 delta state), the same arm on its plain reference forms
-(``delta_fused=False``): a before/after pair on the same device. ``--halting-epsilons`` adds halting-attention
+for every arm with a fused fast form (the d_v > 1 delta state, halting attention's passes), the same arm on its
+plain reference forms (``delta_fused=False``, ``halting_fused=False``): a before/after pair on the same device. ``--halting-epsilons`` adds halting-attention
 arms at those thresholds, with the iterations per token and attention passes per sequence they use (one
 forward at initialisation on the same tokens) and the target ratio 0.9 / mean iterations. FLOPs per token (``torch.utils.flop_counter``)
 are recorded beside tokens/s. Random tokens stand in for text: throughput does not depend on what the tokens
@@ -45,9 +45,15 @@ SIZES = {
 VARIANTS: dict[str, dict] = {"baseline": {}, **SWITCHES}  # unmatched sizes: this measures cost per step
 
 
-def has_fused_form(config: ResonanceConfig) -> bool:
-    """Whether ``delta_fused`` changes which code this config trains through (a d×d_v state, d_v > 1)."""
-    return config.residual in ("delta", "write") and config.delta_value_dim > 1
+def plain_forms(config: ResonanceConfig) -> dict:
+    """The settings that put this config's fused fast forms on their plain reference forms: ``delta_fused``
+    for a d×d_v state (d_v > 1), ``halting_fused`` for halting attention; empty when it has none."""
+    changes = {}
+    if config.residual in ("delta", "write") and config.delta_value_dim > 1:
+        changes["delta_fused"] = False
+    if config.attention == "halting":
+        changes["halting_fused"] = False
+    return changes
 
 
 def measure(variants: list[Variant], batch_size: int, steps: int, repeats: int, device: str, compile: bool,
@@ -111,13 +117,14 @@ def main(argv=None) -> None:
     for name in ["baseline", *(v for v in args.variants if v != "baseline")]:  # the baseline first: ratios' base
         config = dataclasses.replace(ResonanceConfig(vocab_size=65, **shape), **VARIANTS[name])
         variants.append(Variant(name, config))
-        if args.reference and has_fused_form(config):
-            variants.append(Variant(f"{name}_reference", dataclasses.replace(config, delta_fused=False)))
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine, for the record
-    commit = git_commit()  # the code as imported now, not as it may be when the timing ends
     for epsilon in args.halting_epsilons:
         config = ResonanceConfig(vocab_size=65, **shape, attention="halting", halting_epsilon=epsilon)
         variants.append(Variant(f"halting_eps{epsilon:g}", config))
+    if args.reference:  # each arm with a fused form, right after it, on its plain forms
+        variants = [w for v in variants for w in (v, *([Variant(f"{v.name}_reference", dataclasses.replace(
+            v.config, **plain_forms(v.config)))] if plain_forms(v.config) else []))]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine, for the record
+    commit = git_commit()  # the code as imported now, not as it may be when the timing ends
     t0 = time.perf_counter()
     rows = measure(variants, batch_size, args.steps, args.repeats, str(device), args.compile, threads)
     for r in rows:

@@ -46,11 +46,16 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
     return -(probs * torch.log(probs.clamp_min(1e-12))).sum(-1)
 
 
+def normalise_causal_entropy(h: torch.Tensor) -> torch.Tensor:
+    """H_i / log(#keys query i sees) for the entropies ``h`` (…, T) of causal attention rows: 0 for a one-hot
+    row, 1 for a uniform one. Query 0 sees one key; its entropy is 0 and stays 0."""
+    visible = torch.arange(1, h.shape[-1] + 1, device=h.device, dtype=h.dtype)
+    return h / torch.log(visible).clamp_min(1e-12)
+
+
 def normalised_entropy(probs: torch.Tensor) -> torch.Tensor:
-    """H_i / log(#keys query i sees) for causal attention rows ``probs`` (…, T, T): 0 for a one-hot row,
-    1 for a uniform one. Query 0 sees one key; its entropy is 0 and stays 0."""
-    visible = torch.arange(1, probs.shape[-1] + 1, device=probs.device, dtype=probs.dtype)
-    return entropy(probs) / torch.log(visible).clamp_min(1e-12)
+    """The normalised entropy (``normalise_causal_entropy``) of causal attention rows ``probs`` (…, T, T)."""
+    return normalise_causal_entropy(entropy(probs))
 
 
 class CausalSelfAttention(nn.Module):

@@ -94,7 +94,8 @@ ENCODERS = {
 ATTENTIONS = {
     "standard": lambda c: CausalSelfAttention(c.n_embd, c.n_head, c.bias, c.dropout),
     "phase": lambda c: PhaseResonanceAttention(c.n_embd, c.n_head, c.bias, c.dropout),
-    "halting": lambda c: HaltingAttention(c.n_embd, c.n_head, c.bias, c.halting_max_iters, c.halting_epsilon),
+    "halting": lambda c: HaltingAttention(c.n_embd, c.n_head, c.bias, c.halting_max_iters, c.halting_epsilon,
+                                           fused=c.halting_fused),
 }
 FFN_MASKS = {
     "none": lambda c: MLP(c.n_embd, c.mlp_hidden, c.bias, c.dropout),

@@ -17,6 +17,11 @@ halted earlier than others still costs its share of each pass, because the token
 state. ``skip_halted_sequences=False`` runs every sequence in every pass (same values; for tests and benchmarks).
 
 With ``max_iters=1`` it is one standard attention pass (tested against ``CausalSelfAttention``).
+
+Each pass needs the attention rows themselves (their entropy decides the halting), so it cannot use a fused SDPA
+kernel. ``AttentionWithEntropy`` computes the output and the entropy as one autograd node with the backward
+written out; ``attention_with_entropy_reference`` is the same thing in plain autograd (``fused=False``), and the
+tests check that the two agree, gradients included.
 """
 
 from __future__ import annotations
@@ -26,21 +31,84 @@ import math
 import torch
 import torch.nn as nn
 
-from .attention import causal_softmax, merge_heads, normalised_entropy, split_heads
+from .attention import (
+    causal_mask,
+    causal_softmax,
+    entropy,
+    merge_heads,
+    normalise_causal_entropy,
+    split_heads,
+)
 from .checks import check_bool, check_float, check_int
 from .component import Component
 from .train import Callback, TrainState
+
+
+def attention_with_entropy_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+                                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """P = softmax(QKᵀ/√d_h + M) (causal), Y = P·V and each row's entropy H_i = −Σ_j P_ij log P_ij, in plain
+    autograd. q, k, v: (B, H, T, d_h) → Y (B, H, T, d_h), H (B, H, T)."""
+    probs = causal_softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]))
+    return probs @ v, entropy(probs)
+
+
+class AttentionWithEntropy(torch.autograd.Function):
+    """``attention_with_entropy_reference`` as one autograd node. With S the scaled, masked scores, P = softmax(S),
+    G = ∂L/∂Y, g = ∂L/∂H and P log P taken as 0 where P = 0:
+
+        H = −Σ_j P log P,   ∂H/∂S_ij = −(P_ij log P_ij + P_ij H_i)   (since log P_ij = S_ij − logsumexp_j S_ij),
+        ∂S = P ⊙ (G Vᵀ − rowsum(G ⊙ Y) − g H) − g (P log P),
+        ∂Q = ∂S K/√d_h,   ∂K = ∂Sᵀ Q/√d_h,   ∂V = Pᵀ G.
+
+    rowsum(G ⊙ Y) = Σ_j P_ij (G Vᵀ)_ij is read off the (T, d_h) output instead of the (T, T) rows, as in
+    FlashAttention's backward. Tested against the reference (values, gradients, ``gradcheck``).
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v):
+        with torch.autocast(q.device.type, enabled=False):
+            scale = 1.0 / math.sqrt(q.shape[-1])
+            scores = torch.matmul(q, k.transpose(-2, -1)).mul_(scale)
+            probs = scores.masked_fill_(~causal_mask(q.shape[-2], q.device), float("-inf")).softmax(-1)
+            y = torch.matmul(probs, v)
+            p_log_p = torch.special.xlogy(probs, probs)  # 0 where P = 0 (the masked future)
+            h = p_log_p.sum(-1).neg_()
+        ctx.save_for_backward(q, k, v, probs, p_log_p, y, h)
+        ctx.scale = scale
+        return y, h
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_h):
+        q, k, v, probs, p_log_p, y, h = ctx.saved_tensors
+        with torch.autocast(q.device.type, enabled=False):
+            grad_v = torch.matmul(probs.transpose(-2, -1), grad_y)
+            row = (grad_y * y).sum(-1) + grad_h * h  # rowsum(G ⊙ Y) + g H, (B, H, T)
+            grad_s = torch.matmul(grad_y, v.transpose(-2, -1)).sub_(row.unsqueeze(-1)).mul_(probs)
+            grad_s.addcmul_(p_log_p, grad_h.unsqueeze(-1), value=-1.0)
+            grad_q = torch.matmul(grad_s, k).mul_(ctx.scale)
+            grad_k = torch.matmul(grad_s.transpose(-2, -1), q).mul_(ctx.scale)
+        return grad_q, grad_k, grad_v
+
+
+def attention_with_entropy(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: bool = True
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal attention's output and each row's entropy: ``AttentionWithEntropy`` or, ``fused=False``, the
+    plain form."""
+    if fused:
+        return AttentionWithEntropy.apply(q, k, v)
+    return attention_with_entropy_reference(q, k, v)
 
 
 class HaltingAttention(Component):
     """Causal attention iterated on a changing state with ACT halting on normalised attention entropy."""
 
     def __init__(self, n_embd: int, n_head: int, bias: bool = False, max_iters: int = 4, epsilon: float = 0.5,
-                 temperature: float = 0.05, skip_halted_sequences: bool = True):
+                 temperature: float = 0.05, skip_halted_sequences: bool = True, fused: bool = True):
         super().__init__()
         check_int("max_iters", max_iters)
         check_bool("skip_halted_sequences", skip_halted_sequences)
-        self.skip_halted_sequences = skip_halted_sequences
+        check_bool("fused", fused)
+        self.skip_halted_sequences, self.fused = skip_halted_sequences, fused
         check_float("epsilon", epsilon, 0.0, 2.0, low_open=True)  # H ∈ [0, 1]; ε > 1 halts even flat rows
         check_float("temperature", temperature, 0.0, low_open=True)
         self.n_head, self.max_iters, self.epsilon, self.temperature = n_head, max_iters, epsilon, temperature
@@ -55,9 +123,8 @@ class HaltingAttention(Component):
         """One attention pass: the update and each token's normalised entropy (mean over heads)."""
         C = h.shape[-1]
         q, k, v = (split_heads(t, self.n_head) for t in self.c_attn(h).split(C, 2))
-        probs = causal_softmax(q @ k.transpose(-2, -1) / math.sqrt(C // self.n_head))
-        confidence = normalised_entropy(probs).mean(1)
-        return self.c_proj(merge_heads(probs @ v)), confidence
+        y, row_entropy = attention_with_entropy(q, k, v, fused=self.fused)
+        return self.c_proj(merge_heads(y)), normalise_causal_entropy(row_entropy).mean(1)
 
     def forward(self, x: torch.Tensor, **features) -> torch.Tensor:
         h, out = x, torch.zeros_like(x)
@@ -66,7 +133,8 @@ class HaltingAttention(Component):
         remainder = torch.zeros_like(halted)
         passes = sequence_passes = 0
         for t in range(self.max_iters):
-            live = (halted < 1.0 - 1e-3).any(-1)  # sequences with a running token
+            running = halted < 1.0 - 1e-3  # (B, T): tokens still running
+            live = running.any(-1) if t > 0 else None  # sequences with a running token (all of them at first)
             n_live = int(live.sum()) if t > 0 else x.shape[0]
             if n_live == 0:
                 break  # every token has halted: later passes would add nothing (p_used = 0), so they are skipped
@@ -80,7 +148,7 @@ class HaltingAttention(Component):
             passes += 1
             sequence_passes += n_live if self.skip_halted_sequences else x.shape[0]
             h = h + update  # the state changes, so the next pass attends differently
-            running = (halted < 1.0 - 1e-3).to(x.dtype)
+            running = running.to(x.dtype)
             p = torch.sigmoid((self.epsilon - entropy) / self.temperature)
             if t == self.max_iters - 1:
                 p = torch.ones_like(p)

@@ -76,6 +76,7 @@ class ResonanceConfig:
     phase_init: str = "random"  # "random": N(0, 0.3); "phonetic": shared phases per rhyme group (embedding="phase")
     halting_max_iters: int = 4
     halting_epsilon: float = 0.5  # halt where normalised attention entropy < ε
+    halting_fused: bool = True  # each pass's attention and entropy as one autograd node, or False, the plain form
     ponder_weight: float = 0.01  # loss += ponder_weight · Σ_layers mean(N + R)
     encoder: str = "learned"  # "learned" | "prime"
     primes: tuple[int, ...] = PRIMES
@@ -98,7 +99,7 @@ class ResonanceConfig:
                               ("phase_init", PHASE_INITS), ("encoder", ENCODERS), ("head", HEADS),
                               ("ffn_mask", FFN_MASKS)):
             check_choice(name, getattr(self, name), list(allowed))
-        for name in ("bias", "memory", "delta_v_sigmoid", "delta_fused"):
+        for name in ("bias", "memory", "delta_v_sigmoid", "delta_fused", "halting_fused"):
             check_bool(name, getattr(self, name))
         if self.ffn_hidden is not None:
             if isinstance(self.ffn_hidden, bool) or not isinstance(self.ffn_hidden, int) or self.ffn_hidden < 1:

@@ -5,13 +5,16 @@ from benchmarks import bench_train
 
 def test_bench_train_times_the_fused_and_reference_forms_interleaved(tmp_path):
     out = tmp_path / "bench.json"
-    bench_train.main(["--variants", "delta_dv4", "--reference", "--steps", "2", "--repeats", "2", "--out", str(out)])
+    bench_train.main(["--variants", "delta_dv4", "halting_attention", "--reference", "--steps", "2", "--repeats", "2",
+                      "--out", str(out)])
     result = json.loads(out.read_text())
     rows = {r["variant"]: r for r in result["results"]}
-    assert list(rows) == ["baseline", "delta_dv4", "delta_dv4_reference"]
+    assert list(rows) == ["baseline", "delta_dv4", "delta_dv4_reference", "halting_attention",
+                          "halting_attention_reference"]
     assert rows["baseline"]["relative_to_baseline"] == 1.0 and result["timing"].startswith("interleaved")
     assert all(len(r["tokens_per_s_rounds"]) == 2 and r["flops_per_token"] > 0 for r in rows.values())
     assert rows["delta_dv4"]["params"] == rows["delta_dv4_reference"]["params"]
+    assert rows["halting_attention"]["mean_iterations"] == rows["halting_attention_reference"]["mean_iterations"]
     assert result["commit"] and result["torch"] and result["device"]
 
 

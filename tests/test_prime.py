@@ -200,6 +200,49 @@ def test_premanifest_head_is_bounded_and_stops_when_confident():
     assert (head.last_iterations == 0).all()
 
 
+@pytest.mark.parametrize("T", [1, 5])
+def test_attention_with_entropy_node_matches_the_plain_form_and_passes_gradcheck(T):
+    from resonance_lib.halting import AttentionWithEntropy, attention_with_entropy_reference
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, T, 4, dtype=torch.double, requires_grad=True) for _ in range(3))
+    fused, plain = AttentionWithEntropy.apply(q, k, v), attention_with_entropy_reference(q, k, v)
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(fused, plain, strict=True))
+    assert torch.autograd.gradcheck(AttentionWithEntropy.apply, (q, k, v))
+    # both outputs used at once, as the halting layer does: gradients of the entropy and of the output add up
+    weights = torch.randn(2, 3, T, dtype=torch.double)
+    grads = [torch.autograd.grad((y.sum(-1) + weights * h).sum(), (q, k, v)) for y, h in (fused, plain)]
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(*grads, strict=True))
+
+
+def _graph_nodes(tensor) -> set[str]:
+    seen, todo = set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            todo.extend(fn for fn, _ in node.next_functions)
+    return {node.name() for node in seen}
+
+
+def test_halting_fused_switch_changes_the_graph_not_the_values_or_gradients():
+    config = ResonanceConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16, attention="halting",
+                             halting_epsilon=0.9)
+    idx, runs = torch.randint(16, (3, 8)), {}
+    for fused in (True, False):
+        torch.manual_seed(0)
+        model = ResonanceLM(dataclasses.replace(config, halting_fused=fused)).double()
+        _, loss = model(idx, idx)
+        loss.backward()
+        runs[fused] = (loss, {n: q.grad for n, q in model.named_parameters()}, _graph_nodes(loss))
+    (loss_f, grads_f, nodes_f), (loss_r, grads_r, nodes_r) = runs[True], runs[False]
+    assert torch.allclose(loss_f, loss_r, atol=1e-12)
+    assert all(torch.allclose(grads_f[n], grads_r[n], atol=1e-10) for n in grads_f)
+    assert "AttentionWithEntropyBackward" in nodes_f and "AttentionWithEntropyBackward" not in nodes_r
+    with pytest.raises(ValueError, match="halting_fused"):
+        dataclasses.replace(config, halting_fused="yes")
+
+
 @pytest.mark.parametrize("field, value, pattern", [("max_iters", 0, "max_iters=0"), ("epsilon", 0.0, "epsilon=0.0")])
 def test_bad_halting_settings(field, value, pattern):
     with pytest.raises(ValueError, match=pattern):
