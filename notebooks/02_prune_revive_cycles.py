@@ -288,7 +288,7 @@ vit = ResonanceConfig(vocab_size=10, block_size=mnist.block_size, n_layer=2, n_h
 classifier = partial(PatchClassifier, patch_dim=mnist.patch_dim)
 vit_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=64, learning_rate=2e-3, min_lr=2e-4, **pick(
     PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=400, eval_interval=100, eval_iters=8, warmup_iters=40),
+    quick=dict(max_iters=300, eval_interval=100, eval_iters=8, warmup_iters=30),
     full=dict(max_iters=6000, eval_interval=1000, eval_iters=16, warmup_iters=100),
     gpu=dict(max_iters=6000, eval_interval=1000, eval_iters=16, warmup_iters=100)))
 mnist_arms = matched_variants(vit, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl", "sparse_resonance"],

@@ -161,19 +161,19 @@ mask_timing
 # %% tags=[]
 components = ["prime_encoder", "halting_attention", "memory", "premanifest_head", "prime_ffn_mask", "prime_all"]
 size = pick(PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-            quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
+            quick=dict(n_layer=2, n_head=4, n_embd=64, block_size=32),  # small: all five notebooks in ~30 min
             full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
             gpu=dict(n_layer=6, n_head=8, n_embd=256, block_size=256))
 run_cfg = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     PROFILE, smoke=dict(max_iters=20, batch_size=8, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=120, batch_size=12, eval_interval=40, eval_iters=10, warmup_iters=12),
+    quick=dict(max_iters=100, batch_size=12, eval_interval=50, eval_iters=10, warmup_iters=10),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
               full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))
 runs, models, summaries = [], {}, []
 for level in ("char", "word"):
-    corpus = prepare("tinyshakespeare", level, max_vocab=pick(PROFILE, smoke=500, quick=2000, full=2000, gpu=8000),
+    corpus = prepare("tinyshakespeare", level, max_vocab=pick(PROFILE, smoke=500, quick=1000, full=2000, gpu=8000),
                      data_dirs=data_dirs)
     base = ResonanceConfig(vocab_size=corpus.vocab_size, **size)
     arms = matched_variants(base, components)

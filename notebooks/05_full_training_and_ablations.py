@@ -206,9 +206,9 @@ show_source(build_block, "return Block(", "bias=config.bias)")
 show_source(Block.forward);
 
 # %% tags=[]
-# the ablation's model: part 1's, except in `quick`, where it is narrower (64 wide) so that all five notebooks fit
+# the ablation's model: part 1's, except in `quick`, where it is smaller (2 layers, 64 wide, 32 tokens of context) so that all five notebooks fit
 # in about 30 minutes of a laptop
-ablation_size = pick(PROFILE, smoke=model_size, quick=dict(model_size, n_embd=64), full=model_size, gpu=model_size)
+ablation_size = pick(PROFILE, smoke=model_size, quick=dict(model_size, n_layer=2, n_embd=64, block_size=32), full=model_size, gpu=model_size)
 components = ["delta_dv1", "delta_dv4", "sparse_resonance", "phase_random", "phase_phonetic", "prime_encoder",
               "halting_attention", "memory", "premanifest_head", "prime_ffn_mask", "everything"]
 controls = ["write_dv1", "write_dv4", "dense_small"]
