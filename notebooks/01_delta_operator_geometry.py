@@ -289,8 +289,8 @@ share.groupby(["variant", "regime"], observed=False).size().unstack().div(
 # %% [markdown] tags=[]
 # ## 4. A character language model at matched parameters
 #
-# tinyshakespeare, the CPU "baby" GPT of notebook 05 as the baseline (smaller in `smoke`, 64 wide and 200 steps
-# in `quick`, so that all five notebooks run within half an hour on two cores: an early-training look), the two
+# tinyshakespeare, the CPU "baby" GPT of notebook 05 as the baseline (smaller in `smoke`; 2 layers, 64 wide, 32 tokens of context and
+# 200 steps in `quick`, so that all five notebooks run within half an hour on two cores: an early-training look), the two
 # delta residuals and their write-only controls sized to its parameter count, the same batches and steps for all.
 # The delta residuals cost more per step, so each arm below 0.8× the baseline's measured training throughput
 # also trains the steps that fit in the baseline's time, with its own full schedule (`<arm>@compute`).
@@ -308,7 +308,7 @@ share.groupby(["variant", "regime"], observed=False).size().unstack().div(
 chars = prepare("tinyshakespeare", "char", data_dirs=[DATA_DIR] if DATA_DIR else None)
 lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
+    quick=dict(n_layer=2, n_head=4, n_embd=64, block_size=32),  # small: all five notebooks in ~30 min
     full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(

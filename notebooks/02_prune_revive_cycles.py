@@ -312,7 +312,7 @@ mnist_summary[["variant", "params", "n_seeds", "final_val_acc_mean", "ci_low", "
 chars = prepare("tinyshakespeare", "char", data_dirs=data_dirs)
 lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
+    quick=dict(n_layer=2, n_head=4, n_embd=64, block_size=32),  # small: all five notebooks in ~30 min
     full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2)))
 lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(

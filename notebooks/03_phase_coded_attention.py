@@ -198,7 +198,7 @@ timing.pivot_table(index=["device", "seq_len"], columns="form", values="ms").ass
 # %% tags=[]
 base = ResonanceConfig(vocab_size=len(vocab), **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-    quick=dict(n_layer=4, n_head=4, n_embd=64, block_size=64),
+    quick=dict(n_layer=2, n_head=4, n_embd=64, block_size=32),  # small: all five notebooks in ~30 min
     full=dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # nanoGPT's baby shakespeare model
     gpu=dict(n_layer=6, n_head=6, n_embd=384, block_size=128, dropout=0.2)))
 variants = matched_variants(base, ["phase_random", "phase_phonetic"])
