@@ -52,6 +52,11 @@ def attention_with_entropy_reference(q: torch.Tensor, k: torch.Tensor, v: torch.
     return probs @ v, entropy(probs)
 
 
+def _at_least_fp32(t: torch.Tensor) -> torch.Tensor:
+    """fp16/bf16 as fp32; fp32 and fp64 as they are."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 class AttentionWithEntropy(torch.autograd.Function):
     """``attention_with_entropy_reference`` as one autograd node. With S the scaled, masked scores, P = softmax(S),
     G = ∂L/∂Y, g = ∂L/∂H and P log P taken as 0 where P = 0:
@@ -61,11 +66,15 @@ class AttentionWithEntropy(torch.autograd.Function):
         ∂Q = ∂S K/√d_h,   ∂K = ∂Sᵀ Q/√d_h,   ∂V = Pᵀ G.
 
     rowsum(G ⊙ Y) = Σ_j P_ij (G Vᵀ)_ij is read off the (T, d_h) output instead of the (T, T) rows, as in
-    FlashAttention's backward. Tested against the reference (values, gradients, ``gradcheck``).
+    FlashAttention's backward. The rows are computed in fp32 whatever the inputs' precision (a bf16 softmax
+    would blur the entropy the halting reads); Y and the gradients return in the inputs' dtypes. Tested
+    against the reference (values, gradients, ``gradcheck``).
     """
 
     @staticmethod
     def forward(ctx, q, k, v):
+        ctx.dtypes = (q.dtype, k.dtype, v.dtype)
+        q, k, v = (_at_least_fp32(t) for t in (q, k, v))  # the rows and their entropy in fp32 (or fp64)
         with torch.autocast(q.device.type, enabled=False):
             scale = 1.0 / math.sqrt(q.shape[-1])
             scores = torch.matmul(q, k.transpose(-2, -1)).mul_(scale)
@@ -75,11 +84,12 @@ class AttentionWithEntropy(torch.autograd.Function):
             h = p_log_p.sum(-1).neg_()
         ctx.save_for_backward(q, k, v, probs, p_log_p, y, h)
         ctx.scale = scale
-        return y, h
+        return y.to(ctx.dtypes[0]), h
 
     @staticmethod
     def backward(ctx, grad_y, grad_h):
         q, k, v, probs, p_log_p, y, h = ctx.saved_tensors
+        grad_y, grad_h = grad_y.to(y.dtype), grad_h.to(h.dtype)
         with torch.autocast(q.device.type, enabled=False):
             grad_v = torch.matmul(probs.transpose(-2, -1), grad_y)
             row = (grad_y * y).sum(-1) + grad_h * h  # rowsum(G ⊙ Y) + g H, (B, H, T)
@@ -87,7 +97,7 @@ class AttentionWithEntropy(torch.autograd.Function):
             grad_s.addcmul_(p_log_p, grad_h.unsqueeze(-1), value=-1.0)
             grad_q = torch.matmul(grad_s, k).mul_(ctx.scale)
             grad_k = torch.matmul(grad_s.transpose(-2, -1), q).mul_(ctx.scale)
-        return grad_q, grad_k, grad_v
+        return tuple(g.to(dtype) for g, dtype in zip((grad_q, grad_k, grad_v), ctx.dtypes, strict=True))
 
 
 def attention_with_entropy(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: bool = True

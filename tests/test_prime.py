@@ -215,6 +215,19 @@ def test_attention_with_entropy_node_matches_the_plain_form_and_passes_gradcheck
     assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(*grads, strict=True))
 
 
+def test_attention_with_entropy_node_keeps_low_precision_inputs_in_their_dtype_and_computes_in_fp32():
+    from resonance_lib.halting import AttentionWithEntropy, attention_with_entropy_reference
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 6, 4).bfloat16().requires_grad_() for _ in range(3))
+    y, h = AttentionWithEntropy.apply(q, k, v)
+    y_ref, h_ref = attention_with_entropy_reference(*(t.detach().float() for t in (q, k, v)))
+    assert y.dtype == torch.bfloat16 and h.dtype == torch.float32
+    assert torch.allclose(h, h_ref, atol=1e-5) and torch.allclose(y.float(), y_ref, atol=1e-2)
+    (y.float().sum() + h.sum()).backward()
+    assert all(t.grad.dtype == torch.bfloat16 and torch.isfinite(t.grad.float()).all() for t in (q, k, v))
+
+
 def _graph_nodes(tensor) -> set[str]:
     seen, todo = set(), [tensor.grad_fn]
     while todo:
