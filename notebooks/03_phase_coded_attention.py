@@ -73,8 +73,8 @@ from resonance_lib.train import TrainConfig
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
 # the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed
-# (full profile; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
-lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(1.0,))
+# (full and gpu profiles; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
+lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
 tuning_seeds = [100]  # never an evaluation seed
 device = run.device
 
