@@ -222,7 +222,8 @@ kv_train = TrainConfig(device=DEVICE, compile=run.compile, learning_rate=3e-3, m
 kv_runs, kv_sweep, kv_lr, kv_models = tuned_grid(kv_variants, seeds, task, kv_train, lr_multipliers, tuning_seeds,
                                                  metric="val_loss", return_models=True, cache_dir=run.cache_dir)
 save_sweep(kv_sweep, f"01_forgetting_lr_sweep_{PROFILE}", FIG_DIR, stamp, metric="val_loss",
-           title="forgetting task: learning-rate sweep (tuning seed)")
+           title="forgetting task: learning-rate sweep (tuning seed)",
+           tuning_seeds=tuning_seeds)
 kv_summary = summarize(kv_runs, metric="val_acc", higher_is_better=True)
 save_table(kv_summary, f"01_forgetting_summary_{PROFILE}", FIG_DIR, stamp)
 kv_summary
@@ -325,7 +326,8 @@ ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
 # the same learning-rate sweep for every arm (full profile), then equal steps and, for slow arms, equal compute
 lm_runs, lm_sweep, lm_lr = tuned_grid(lm_variants, seeds, chars, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
                                       cache_dir=run.cache_dir)
-save_sweep(lm_sweep, f"01_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="char LM: learning-rate sweep (tuning seed)")
+save_sweep(lm_sweep, f"01_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp,
+           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
 lm_summary = summarize(lm_runs)
 lm_summary["throughput_ratio"] = lm_summary["variant"].str.removesuffix("@compute").map(ratios)
 save_table(lm_summary, f"01_charlm_summary_{PROFILE}", FIG_DIR, stamp)

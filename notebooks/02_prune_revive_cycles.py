@@ -247,7 +247,8 @@ lookup_arms = matched_variants(lookup_base, ["dense_small", "sparse_static", "sp
 lookup_runs, lookup_sweep, lookup_lr = tuned_grid(lookup_arms, seeds, lookup, lookup_train, lr_multipliers,
                                                   tuning_seeds, metric="val_loss", cache_dir=run.cache_dir)
 save_sweep(lookup_sweep, f"02_lookup_lr_sweep_{PROFILE}", FIG_DIR, stamp, metric="val_loss",
-           title="lookup task: learning-rate sweep (tuning seed)")
+           title="lookup task: learning-rate sweep (tuning seed)",
+           tuning_seeds=tuning_seeds)
 lookup_table = summarize(lookup_runs, metric="val_acc", higher_is_better=True).merge(
     summarize(lookup_runs, baseline="dense_small", metric="val_acc", higher_is_better=True)[
         ["variant", "delta_mean", "delta_ci_low", "delta_ci_high"]], on="variant", suffixes=("", "_vs_small_dense"))
@@ -296,7 +297,8 @@ mnist_arms = matched_variants(vit, ["dense_small", "sparse_static", "sparse_gmp"
                               model=classifier)
 mnist_runs, mnist_sweep, mnist_lr = tuned_grid(mnist_arms, seeds, mnist, vit_train, lr_multipliers, tuning_seeds,
                                                model_factory=classifier, cache_dir=run.cache_dir)
-save_sweep(mnist_sweep, f"02_mnist_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="MNIST: learning-rate sweep (tuning seed)")
+save_sweep(mnist_sweep, f"02_mnist_lr_sweep_{PROFILE}", FIG_DIR, stamp,
+           title="MNIST: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
 mnist_summary = summarize(mnist_runs, metric="final_val_acc", higher_is_better=True,
                           margin=CLAIMS["mnist_sparse_within"].margin).assign(
     data=mnist.note, learning_rate=lambda t: t["variant"].map(mnist_lr))
@@ -324,7 +326,8 @@ lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
 lm_arms = matched_variants(lm_base, ["dense_small", *strategy_names()])
 lm_runs, lm_sweep, lm_lr, lm_models = tuned_grid(lm_arms, seeds, chars, lm_train, lr_multipliers, tuning_seeds,
                                                  return_models=True, cache_dir=run.cache_dir)
-save_sweep(lm_sweep, f"02_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="char LM: learning-rate sweep (tuning seed)")
+save_sweep(lm_sweep, f"02_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp,
+           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
 lm_summary = summarize(lm_runs)
 lm_table = lm_summary.merge(sparsity_table(lm_runs, lm_train.max_iters // 2)[["variant", "avg_sparsity", "max_sparsity"]],
                             on="variant")

@@ -229,7 +229,8 @@ ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
 # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute for arms below 0.8×
 runs, lm_sweep, lm_lr = tuned_grid(variants, seeds, words, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
                                    cache_dir=run.cache_dir)
-save_sweep(lm_sweep, f"03_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="word LM: learning-rate sweep (tuning seed)")
+save_sweep(lm_sweep, f"03_lr_sweep_{PROFILE}", FIG_DIR, stamp,
+           title="word LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
 runs["val_ppl"] = np.exp(runs["val_loss"])
 summary = summarize(runs).assign(ppl_mean=lambda s: np.exp(s["val_loss_mean"]), ppl_ci_low=lambda s: np.exp(s["ci_low"]),
                                  ppl_ci_high=lambda s: np.exp(s["ci_high"]))

@@ -184,7 +184,7 @@ for level in ("char", "word"):
     level_runs, level_sweep, _, level_models = tuned_grid(arms, seeds, corpus, run_cfg, lr_multipliers, tuning_seeds,
                                                           ratios=ratios, return_models=True, cache_dir=run.cache_dir)
     save_sweep(level_sweep, f"04_lr_sweep_{level}_{PROFILE}", FIG_DIR, stamp,
-               title=f"{level} level: learning-rate sweep (tuning seed)")
+               title=f"{level} level: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
     runs.append(level_runs.assign(level=level))
     models.update({(level, *k): v for k, v in level_models.items()})
     # the protocol's throughput, timed interleaved in one process (it decides the equal-compute steps)
@@ -320,7 +320,8 @@ pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([Variant("baseline", ch
                                                          run_cfg, lr_multipliers, tuning_seeds, return_models=True,
                                                          cache_dir=run.cache_dir)
 save_sweep(pareto_sweep, f"04_pareto_lr_sweep_{PROFILE}", FIG_DIR, stamp,
-           title="halting and fixed depth: learning-rate sweep (tuning seed)")
+           title="halting and fixed depth: learning-rate sweep (tuning seed)",
+           tuning_seeds=tuning_seeds)
 last = pareto_runs[pareto_runs["step"] == pareto_runs.groupby(["variant", "seed"])["step"].transform("max")]
 pareto = last.groupby("variant", sort=False).agg(test_loss=("test_loss", "mean"), sd=("test_loss", "std"),
                                                  mean_passes=("mean_passes", "mean"),

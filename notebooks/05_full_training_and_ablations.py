@@ -50,6 +50,7 @@ SECTIONS = None  # None: all of "nanogpt", "char", "word"; a subset splits a lon
 # [] trains nothing and rebuilds the tables and figures from the runs files already in FIG_DIR
 
 # %% tags=[]
+import dataclasses
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -218,6 +219,7 @@ ablation_cfg = TrainConfig(device=DEVICE, **pick(
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=250, batch_size=32, eval_interval=125, eval_iters=20, warmup_iters=25)))
 tuning_seeds = pick(PROFILE, smoke=[100], quick=[100], full=[100], gpu=[100])  # never evaluation seeds
+sweep_stamp = dataclasses.replace(stamp, seeds=tuple(tuning_seeds))  # the sweep's tables name the seeds it ran on
 multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0, 4.0), gpu=(0.5, 1.0, 2.0, 4.0))
 timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
               full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))
@@ -249,7 +251,7 @@ def ablate(level):
     runs = run_grid(arms, seeds, corpus, ablation_cfg, cache_dir=run.cache_dir).assign(level=level)
     save_table(runs, f"05_runs_{level}_{PROFILE}", FIG_DIR, stamp)
     save_table(costs.assign(level=level), f"05_costs_{level}_{PROFILE}", FIG_DIR, stamp)
-    save_table(sweep.assign(level=level), f"05_lr_sweep_{level}_{PROFILE}", FIG_DIR, stamp)
+    save_table(sweep.assign(level=level), f"05_lr_sweep_{level}_{PROFILE}", FIG_DIR, sweep_stamp)
     return runs
 
 
@@ -358,7 +360,8 @@ if len(sweep) and "learning_rate" in sweep:
         ax.set(xscale="log", xlabel="peak learning rate (log)", ylabel="validation cross-entropy, whole split (nats)",
                title=f"{level} level (tuning seeds {tuning_seeds})")
     sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
-    save_figure(fig, sweep, f"05_lr_sweep_{PROFILE}", FIG_DIR, stamp, title="learning-rate sweep, every arm")
+    save_figure(fig, sweep, f"05_lr_sweep_{PROFILE}", FIG_DIR, sweep_stamp,
+                title="learning-rate sweep, every arm")
 else:
     print(f"one learning rate in the {PROFILE} profile ({ablation_cfg.learning_rate:g}): no sweep")
 

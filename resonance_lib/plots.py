@@ -3,7 +3,7 @@ and carries a stamp naming the profile, device, seeds and commit it came from.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,6 +24,10 @@ class Stamp:
     def headline(self) -> str:
         """The part of the stamp a figure's title carries: profile, device and seeds."""
         return f"{self.profile} profile · {self.device} · seeds {list(self.seeds)}"
+
+    def with_seeds(self, seeds) -> Stamp:
+        """The same stamp for a table trained on other ``seeds`` (a learning-rate sweep's tuning seeds)."""
+        return replace(self, seeds=tuple(seeds))
 
     def __str__(self) -> str:
         return f"profile={self.profile} · device={self.device} · seeds={list(self.seeds)} · commit={self.commit}"
@@ -163,12 +167,15 @@ def lr_sweep(sweep: pd.DataFrame, metric: str = "final_val_loss", ax: plt.Axes |
 
 
 def save_sweep(sweep: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp, metric: str = "final_val_loss",
-               title: str = "learning-rate sweep") -> SavedFigure | None:
-    """Draw (``lr_sweep``) and save a sweep as ``name``; a profile with one rate has no sweep, and says so."""
+               title: str = "learning-rate sweep", *, tuning_seeds) -> SavedFigure | None:
+    """Draw (``lr_sweep``) and save a sweep as ``name``, stamped with the ``tuning_seeds`` it trained on (not
+    the notebook's evaluation seeds); a profile with one rate has no sweep, and says so."""
     if not len(sweep):
         print(f"{title}: one learning rate in the {stamp.profile} profile, no sweep to show")
         return None
-    return save_figure(lr_sweep(sweep, metric), sweep, name, fig_dir, stamp, title=title)
+    if not tuning_seeds:
+        raise ValueError(f"tuning_seeds={tuning_seeds!r} must name the seeds the sweep trained on")
+    return save_figure(lr_sweep(sweep, metric), sweep, name, fig_dir, stamp.with_seeds(tuning_seeds), title=title)
 
 
 def save_table(table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp) -> Path:

@@ -4,6 +4,7 @@ import json
 
 import nbformat
 import pandas as pd
+import pytest
 
 STAMP = {"profile": "cpu", "device": "cpu (2 threads)", "seeds": "0 1 2", "commit": "abc1234"}
 
@@ -78,7 +79,7 @@ def test_the_sweep_figure_draws_every_rate_and_rings_the_chosen_one(tmp_path, ca
     import matplotlib
 
     matplotlib.use("Agg")
-    from resonance_lib.plots import Stamp, lr_sweep, save_sweep
+    from resonance_lib.plots import Stamp, lr_sweep, read_table, save_sweep
 
     sweep = pd.DataFrame({"variant": ["a", "a", "a", "b", "b", "b"], "learning_rate": [1e-3, 2e-3, 4e-3] * 2,
                           "final_val_loss_mean": [2.0, 1.8, 1.9, 2.5, 2.6, 2.7]})
@@ -87,10 +88,13 @@ def test_the_sweep_figure_draws_every_rate_and_rings_the_chosen_one(tmp_path, ca
     assert [list(line.get_ydata()) for line in ax.lines] == [[2.0, 1.8, 1.9], [2.5, 2.6, 2.7]]
     ringed = [tuple(c.get_offsets()[0]) for c in ax.collections]
     assert ringed == [(2e-3, 1.8), (1e-3, 2.5)]  # each arm's lowest loss
-    stamp = Stamp("full", "cpu", (0,), "abc")
-    assert save_sweep(sweep, "s", tmp_path, stamp) is not None and (tmp_path / "s.png").exists()
-    assert save_sweep(pd.DataFrame(), "t", tmp_path, stamp, title="x") is None and not (tmp_path / "t.png").exists()
-    assert "one learning rate in the full profile" in capsys.readouterr().out
+    stamp = Stamp("full", "cpu", (0, 1), "abc")
+    assert save_sweep(sweep, "s", tmp_path, stamp, tuning_seeds=[100]) is not None and (tmp_path / "s.png").exists()
+    assert set(read_table(tmp_path / "s.csv")["seeds"]) == {"100"}  # the seeds it trained on, not the notebook's
+    assert save_sweep(pd.DataFrame(), "t", tmp_path, stamp, title="x", tuning_seeds=[100]) is None
+    assert not (tmp_path / "t.png").exists() and "one learning rate in the full profile" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="tuning_seeds"):
+        save_sweep(sweep, "u", tmp_path, stamp, tuning_seeds=[])
 
 
 def test_stamps_read_back_as_text_even_when_a_commit_looks_like_a_number(tmp_path):
