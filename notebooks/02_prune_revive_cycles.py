@@ -56,7 +56,7 @@ import torch
 
 from resonance_lib.claims import CLAIMS, measure, record_claims
 from resonance_lib.data import SequenceReconstruction, load_mnist, prepare
-from resonance_lib.experiments import matched_variants, run_grid, summarize, tuned_grid
+from resonance_lib.experiments import matched_variants, run_grid, summarize
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import PatchClassifier, ResonanceConfig, ResonanceLM
 from resonance_lib.plots import arm_palette, save_figure, save_sweep, save_table
@@ -72,12 +72,15 @@ from resonance_lib.sparsity import (
     magnitude_threshold,
 )
 from resonance_lib.train import TrainConfig, train
+from resonance_lib.tuning import tuned_grid
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
 # the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed
 # (full and gpu profiles; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
 lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
+# an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
+lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
 tuning_seeds = [100]  # never an evaluation seed
 
 
@@ -245,7 +248,8 @@ lookup_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=32, le
 lookup_arms = matched_variants(lookup_base, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl",
                                              "sparse_resonance"])
 lookup_runs, lookup_sweep, lookup_lr = tuned_grid(lookup_arms, seeds, lookup, lookup_train, lr_multipliers,
-                                                  tuning_seeds, metric="val_loss", cache_dir=run.cache_dir)
+                                                  tuning_seeds, metric="val_loss", extend_edges=lr_extensions,
+                                                  cache_dir=run.cache_dir)
 save_sweep(lookup_sweep, f"02_lookup_lr_sweep_{PROFILE}", FIG_DIR, stamp, metric="val_loss",
            title="lookup task: learning-rate sweep (tuning seed)",
            tuning_seeds=tuning_seeds)
@@ -296,7 +300,8 @@ vit_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=64, learn
 mnist_arms = matched_variants(vit, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl", "sparse_resonance"],
                               model=classifier)
 mnist_runs, mnist_sweep, mnist_lr = tuned_grid(mnist_arms, seeds, mnist, vit_train, lr_multipliers, tuning_seeds,
-                                               model_factory=classifier, cache_dir=run.cache_dir)
+                                               model_factory=classifier, extend_edges=lr_extensions,
+                                               cache_dir=run.cache_dir)
 save_sweep(mnist_sweep, f"02_mnist_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="MNIST: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
 mnist_summary = summarize(mnist_runs, metric="final_val_acc", higher_is_better=True,
@@ -325,7 +330,8 @@ lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=250, eval_iters=100)))
 lm_arms = matched_variants(lm_base, ["dense_small", *strategy_names()])
 lm_runs, lm_sweep, lm_lr, lm_models = tuned_grid(lm_arms, seeds, chars, lm_train, lr_multipliers, tuning_seeds,
-                                                 return_models=True, cache_dir=run.cache_dir)
+                                                 return_models=True, extend_edges=lr_extensions,
+                                                 cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"02_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
 lm_summary = summarize(lm_runs)

@@ -52,7 +52,7 @@ import torch
 from resonance_lib.claims import measure, record_claims
 from resonance_lib.data import prepare
 from resonance_lib.compute import measure_throughput
-from resonance_lib.experiments import Variant, matched_variants, summarize, tuned_grid
+from resonance_lib.experiments import Variant, matched_variants, summarize
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params, match_params
 from resonance_lib.phase import (
@@ -69,12 +69,15 @@ from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import t_interval
 from resonance_lib.train import TrainConfig
+from resonance_lib.tuning import tuned_grid
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
 # the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed
 # (full and gpu profiles; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
 lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
+# an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
+lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
 tuning_seeds = [100]  # never an evaluation seed
 device = run.device
 
@@ -194,7 +197,7 @@ timing.pivot_table(index=["device", "seq_len"], columns="form", values="ms").ass
 # Phase attention costs more per step, so each arm below 0.8× the baseline's measured training throughput also
 # trains the steps that fit in the baseline's time (`<arm>@compute`, equal compute). In the `full` profile (the
 # baby GPT, 2000 steps, six seeds) every arm first gets the same learning-rate sweep (×0.5, ×1, ×2 of the
-# baseline's rate) on a tuning seed that is never an evaluation seed (`tuned_grid`); `quick` uses one rate.
+# baseline's rate, and up to two more rates out for an arm whose best is on the edge) on a tuning seed that is never an evaluation seed (`tuned_grid`); `quick` uses one rate.
 
 # %% tags=[]
 base = ResonanceConfig(vocab_size=len(vocab), **pick(
@@ -228,7 +231,7 @@ speed = measure_throughput(variants, words, lm_train, **pick(  # interleaved, on
 ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
 # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute for arms below 0.8×
 runs, lm_sweep, lm_lr = tuned_grid(variants, seeds, words, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
-                                   cache_dir=run.cache_dir)
+                                   extend_edges=lr_extensions, cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"03_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="word LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
 runs["val_ppl"] = np.exp(runs["val_loss"])

@@ -50,7 +50,7 @@ from resonance_lib.attention import causal_softmax, normalised_entropy, split_he
 from resonance_lib.claims import measure, record_claims
 from resonance_lib.compute import flops_per_token, measure_throughput
 from resonance_lib.data import prepare
-from resonance_lib.experiments import Variant, matched_variants, summarize, tuned_grid
+from resonance_lib.experiments import Variant, matched_variants, summarize
 from resonance_lib.findings import what_we_found
 from resonance_lib.halting import HaltingAttention, HaltingProbe
 from resonance_lib.model import ResonanceConfig, config_params
@@ -68,12 +68,15 @@ from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import t_interval
 from resonance_lib.train import TrainConfig
+from resonance_lib.tuning import tuned_grid
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
 # the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed
 # (full and gpu profiles; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
 lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
+# an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
+lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
 tuning_seeds = [100]  # never an evaluation seed
 
 
@@ -156,7 +159,7 @@ mask_timing
 # same runs. (WikiText-103, which the plan names, needs the network; this notebook runs offline.) Arms below
 # 0.8× the baseline's measured training throughput also train the steps that fit in the baseline's time
 # (`<arm>@compute`, equal compute). In the `full` profile (the baby GPT, 2000 steps, six seeds) every arm, baseline included, first gets the same
-# learning-rate sweep (×0.5, ×1, ×2 of the baseline's rate) on a tuning seed that is never an evaluation seed
+# learning-rate sweep (×0.5, ×1, ×2 of the baseline's rate; an arm whose best rate is the largest or smallest it tried tries up to two more rates out) on a tuning seed that is never an evaluation seed
 # (`tuned_grid`), as in notebook 05; `quick` trains every arm at one rate.
 
 # %% tags=[]
@@ -182,7 +185,8 @@ for level in ("char", "word"):
     ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
     # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute below 0.8×
     level_runs, level_sweep, _, level_models = tuned_grid(arms, seeds, corpus, run_cfg, lr_multipliers, tuning_seeds,
-                                                          ratios=ratios, return_models=True, cache_dir=run.cache_dir)
+                                                          ratios=ratios, return_models=True,
+                                                          extend_edges=lr_extensions, cache_dir=run.cache_dir)
     save_sweep(level_sweep, f"04_lr_sweep_{level}_{PROFILE}", FIG_DIR, stamp,
                title=f"{level} level: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
     runs.append(level_runs.assign(level=level))
@@ -318,7 +322,7 @@ halting_arms += [Variant(f"halting_eps{e:g}", dataclasses.replace(char_base, att
                          callbacks=probe) for e in epsilons]
 pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([Variant("baseline", char_base), *halting_arms], seeds, char,
                                                          run_cfg, lr_multipliers, tuning_seeds, return_models=True,
-                                                         cache_dir=run.cache_dir)
+                                                         extend_edges=lr_extensions, cache_dir=run.cache_dir)
 save_sweep(pareto_sweep, f"04_pareto_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="halting and fixed depth: learning-rate sweep (tuning seed)",
            tuning_seeds=tuning_seeds)

@@ -66,8 +66,6 @@ from resonance_lib.experiments import (
     paired_differences,
     run_grid,
     summarize,
-    tune_learning_rates,
-    with_learning_rates,
 )
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import Block, ResonanceConfig, ResonanceLM, build_block, config_params
@@ -77,6 +75,7 @@ from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import compare, holm, t_interval
 from resonance_lib.train import TrainConfig
+from resonance_lib.tuning import tune_learning_rates, with_learning_rates
 
 ALL_SECTIONS = ("nanogpt", "char", "word")
 sections = ALL_SECTIONS if SECTIONS is None else tuple(SECTIONS)
@@ -193,11 +192,11 @@ else:
 #
 # **Protocol.** (1) Every arm, baseline included, gets the same learning-rate sweep (multiples of the
 # baseline's rate) on tuning seeds at the full run length; its best rate is then used on fresh evaluation
-# seeds. (2) The training throughput of every arm is timed interleaved in one process, and its FLOPs per
+# seeds; an arm whose best rate is the largest or smallest it tried also tries the next rate out, up to twice, so that no arm is left at the edge of the grid. (2) The training throughput of every arm is timed interleaved in one process, and its FLOPs per
 # token counted. (3) Every arm trains the same steps on the evaluation seeds (*equal steps*); (4) every arm
 # below 0.8× the baseline's throughput also trains the steps that fit in the baseline's time, with its own full
-# schedule (*equal compute*, named `<arm>@compute`). In the `quick` and `smoke` profiles the sweep is cut to one
-# rate and the runs are short: those results are exploratory. How one switch reaches the model —
+# schedule (*equal compute*, named `<arm>@compute`). In the `quick` profile the sweep is cut to one
+# rate (`smoke` tries two) and the runs are short: those results are exploratory. How one switch reaches the model —
 # `build_block` takes each part from the registry by the config's names, and `Block` only calls the parts it
 # was given, $x \leftarrow r_1(x, \text{attn}(\text{LN}(h)))$, $x \leftarrow r_2(x, \text{MLP}(\text{LN}(h)))$
 # with $r$ the residual rule and $h$ what the state reader returns:
@@ -221,6 +220,8 @@ ablation_cfg = TrainConfig(device=DEVICE, **pick(
 tuning_seeds = pick(PROFILE, smoke=[100], quick=[100], full=[100], gpu=[100])  # never evaluation seeds
 sweep_stamp = dataclasses.replace(stamp, seeds=tuple(tuning_seeds))  # the sweep's tables name the seeds it ran on
 multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0, 4.0), gpu=(0.5, 1.0, 2.0, 4.0))
+# an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
+lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
 timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
               full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))
 word_vocab = pick(PROFILE, smoke=500, quick=1000, full=2000, gpu=8000)
@@ -233,7 +234,7 @@ def ablate(level):
     variants = matched_variants(base, names)
     if len(multipliers) > 1:  # (1) the same sweep for every arm
         sweep, chosen = tune_learning_rates(variants, tuning_seeds, corpus, ablation_cfg, multipliers,
-                                            cache_dir=run.cache_dir)
+                                            extend_edges=lr_extensions, cache_dir=run.cache_dir)
     else:
         sweep, chosen = pd.DataFrame(), {v.name: ablation_cfg.learning_rate for v in variants}
     tuned = with_learning_rates(variants, chosen, ablation_cfg)
@@ -345,7 +346,7 @@ arms[["level", "variant", "reference", "comparison", "n_seeds", "estimate", "ci_
 # ### The learning-rate sweep
 #
 # Final validation loss of each arm at each rate of the sweep (tuning seeds only); the chosen rate is the
-# lowest point of each line. In a profile with a single rate there is no sweep to show.
+# lowest point of each line (ringed). A line that reaches further than ×0.5–×4 is an arm whose best lay on the edge of the grid and tried more rates out. In a profile with a single rate there is no sweep to show.
 
 # %% tags=[]
 sweeps = [Path(FIG_DIR) / f"05_lr_sweep_{level}_{PROFILE}.csv" for level in levels]

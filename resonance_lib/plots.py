@@ -148,7 +148,7 @@ def cost_quality(summary: pd.DataFrame, ax: plt.Axes | None = None, metric: str 
 
 def lr_sweep(sweep: pd.DataFrame, metric: str = "final_val_loss", ax: plt.Axes | None = None,
              palette: dict | None = None) -> plt.Figure:
-    """The protocol's learning-rate sweep (``experiments.tune_learning_rates``): the mean ``metric`` on the
+    """The protocol's learning-rate sweep (``tuning.tune_learning_rates``): the mean ``metric`` on the
     tuning seeds at each rate, one line per arm on a log-rate axis, the rate each arm was given ringed."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7.5, 4.5))
