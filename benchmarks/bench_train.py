@@ -3,6 +3,7 @@
     python -m benchmarks.bench_train                      # baby config on CPU, shakespeare_char on CUDA
     python -m benchmarks.bench_train --size gpt --compile --steps 200
     python -m benchmarks.bench_train --variants delta_dv4 --reference   # fused vs plain forms, same run
+    python -m benchmarks.bench_train --variants delta_dv4 write_dv4 --compiled   # fused vs compiled kernels
     python -m benchmarks.bench_train --variants --halting-epsilons 0.5 1.0 1.5   # cost vs halting iterations
 
 Timed through ``resonance_lib.compute.measure_throughput``, the one interleaved timer the notebooks' equal-compute
@@ -49,11 +50,16 @@ def plain_forms(config: ResonanceConfig) -> dict:
     """The settings that put this config's fused fast forms on their plain reference forms: ``delta_fused``
     for a d×d_v state (d_v > 1), ``halting_fused`` for halting attention; empty when it has none."""
     changes = {}
-    if config.residual in ("delta", "write") and config.delta_value_dim > 1:
+    if has_matrix_state(config):
         changes["delta_fused"] = False
     if config.attention == "halting":
         changes["halting_fused"] = False
     return changes
+
+
+def has_matrix_state(config: ResonanceConfig) -> bool:
+    """Whether the config's residual state is a d×d_v matrix (the arms ``delta_compiled`` applies to)."""
+    return config.residual in ("delta", "write") and config.delta_value_dim > 1
 
 
 def measure(variants: list[Variant], batch_size: int, steps: int, repeats: int, device: str, compile: bool,
@@ -96,6 +102,9 @@ def main(argv=None) -> None:
     parser.add_argument("--variants", nargs="*", default=sorted(VARIANTS), help=f"of {sorted(VARIANTS)}")
     parser.add_argument("--reference", action="store_true",
                         help="also time each arm with a fused form on its plain reference forms (<name>_reference)")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also time each arm with a d×d_v delta state on its compiled kernels (<name>_compiled, "
+                             "delta_compiled=True; the model itself stays eager)")
     parser.add_argument("--halting-epsilons", nargs="*", type=float, default=[],
                         help="add halting-attention arms at these thresholds ε (halting_eps<ε>)")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per round")
@@ -123,6 +132,9 @@ def main(argv=None) -> None:
     if args.reference:  # each arm with a fused form, right after it, on its plain forms
         variants = [w for v in variants for w in (v, *([Variant(f"{v.name}_reference", dataclasses.replace(
             v.config, **plain_forms(v.config)))] if plain_forms(v.config) else []))]
+    if args.compiled:  # each arm with a d×d_v state, right after it, on torch.compile's kernels of its plain forms
+        variants = [w for v in variants for w in (v, *([Variant(f"{v.name}_compiled", dataclasses.replace(
+            v.config, delta_compiled=True))] if has_matrix_state(v.config) else []))]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine, for the record
     commit = git_commit()  # the code as imported now, not as it may be when the timing ends
     t0 = time.perf_counter()

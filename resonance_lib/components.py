@@ -104,14 +104,14 @@ FFN_MASKS = {
 RESIDUALS = {
     "add": lambda c: AddResidual(),
     "delta": lambda c: DeltaResidual(c.n_embd, c.delta_value_dim, beta_init=c.delta_beta_init,
-                                     v_sigmoid=c.delta_v_sigmoid, fused=c.delta_fused),
+                                     v_sigmoid=c.delta_v_sigmoid, fused=c.delta_fused, compiled=c.delta_compiled),
     "write": lambda c: WriteOnlyResidual(c.n_embd, c.delta_value_dim, beta_init=c.delta_beta_init,
-                                         v_sigmoid=c.delta_v_sigmoid),  # the delta rule's control: no erase
+                                         v_sigmoid=c.delta_v_sigmoid, compiled=c.delta_compiled),  # no erase: the control
 }
 STATE_READERS = {  # what a sublayer reads from the residual state of each residual rule
     "add": lambda c: state_reader(c.n_embd, 1),
-    "delta": lambda c: state_reader(c.n_embd, c.delta_value_dim, fused=c.delta_fused),
-    "write": lambda c: state_reader(c.n_embd, c.delta_value_dim, fused=c.delta_fused),
+    "delta": lambda c: state_reader(c.n_embd, c.delta_value_dim, fused=c.delta_fused, compiled=c.delta_compiled),
+    "write": lambda c: state_reader(c.n_embd, c.delta_value_dim, fused=c.delta_fused, compiled=c.delta_compiled),
 }
 MEMORIES = {False: lambda c: None, True: lambda c: ResonanceMemory(c.n_embd, c.memory_slots)}
 HEADS = {

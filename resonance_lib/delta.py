@@ -25,7 +25,10 @@ and a learned read vector compress it back to Rᵈ before each sublayer and befo
 Reference forms (``delta_operator``, ``apply_delta``, ``delta_write``, ``StateReader.forward_reference``)
 check their inputs and serve tests and notebooks; ``DeltaResidual`` and ``StateReader.forward`` are the fast
 forms used in training (for d_v > 1 one autograd node each, ``MatrixDeltaWrite`` and ``ShortConvRead``, with
-the backward written out), tested against them, gradients included.
+the backward written out), tested against them, gradients included. With ``compiled=True``
+(``ResonanceConfig.delta_compiled``) the plain forms ``plain_delta_write`` and ``plain_short_conv_read`` run
+through ``torch.compile`` instead: each becomes one generated loop (the read's d_v·K passes over the state become
+one), at the price of a compile per process and a C++ compiler on a CPU; also tested against the fused forms.
 """
 
 from __future__ import annotations
@@ -35,11 +38,24 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 from .checks import check_bool, check_float, check_int
 from .component import Component
 
 UNIT_TOLERANCE = 1e-4
+
+
+def check_compiled(compiled, value_dim: int, fused: bool) -> None:
+    """``compiled`` is a bool, and True only where there is a d×d_v state (d_v > 1) and the fast form is asked for
+    (it replaces the fused nodes; with ``fused=False`` the plain forms run as they are)."""
+    check_bool("compiled", compiled)
+    if compiled and value_dim == 1:
+        raise ValueError(f"compiled=True compiles the d×d_v state's update and read: it needs value_dim > 1 "
+                         f"(got value_dim={value_dim})")
+    if compiled and not fused:
+        raise ValueError("compiled=True replaces the fused forms with compiled ones; fused=False asks for the plain "
+                         "forms: set one of them")
 
 
 def _check_unit(k: torch.Tensor) -> None:
@@ -97,6 +113,47 @@ def _value_major(state: torch.Tensor) -> torch.Tensor:
     along contiguous memory, which is what makes the fused forms below fast on a CPU."""
     Xt = state.transpose(-1, -2)
     return Xt if Xt.is_contiguous() else Xt.contiguous()
+
+
+def plain_delta_write(state, k, v, beta):
+    """X + k (β(v − kᵀX))ᵀ on a (B, T, d, d_v) state as plain tensor expressions (autograd takes the backward):
+    the form ``MatrixDeltaWrite`` is tested against, and the source of its compiled form."""
+    proj = torch.einsum("btd,btdv->btv", k, state)  # kᵀX
+    write = beta.unsqueeze(-1) * (v - proj)  # β(vᵀ − kᵀX), shape (B, T, d_v)
+    return state + k.unsqueeze(-1) * write.unsqueeze(-2)
+
+
+def plain_write_only(state, k, v, beta):
+    """X + β k vᵀ on a (B, T, d, d_v) state (the write-only control's rule), as plain tensor expressions."""
+    return state + k.unsqueeze(-1) * (beta.unsqueeze(-1) * v).unsqueeze(-2)
+
+
+def plain_short_conv_read(state, taps):
+    """h_t = Σ_s Σ_c W_{s,c} ⊙ X_{t−s, ·, c} as plain tensor expressions: K shifted copies of the state, ``taps``
+    W of shape (K, d_v, d) as ``StateReader.taps`` makes them; the source of ``ShortConvRead``'s compiled form."""
+    T, K = state.shape[1], taps.shape[0]
+    padded = F.pad(state.transpose(-1, -2), (0, 0, 0, 0, K - 1, 0))  # (B, T + K − 1, d_v, d), zeros before t = 0
+    return sum((padded[:, K - 1 - s:K - 1 - s + T] * taps[s]).sum(-2) for s in range(K))
+
+
+_COMPILED: dict = {}
+
+
+def compiled(fn):
+    """``fn`` through ``torch.compile`` (inductor: one generated loop instead of one pass per tensor operation;
+    it needs a C++ compiler on a CPU, Triton on CUDA), built on first use and kept for the process. The first
+    call of each shape compiles (seconds to a minute); inductor's on-disk cache serves later processes.
+
+    Under a tensor dispatch mode (``FlopCounterMode`` counting FLOPs, say), which ``torch.compile`` cannot trace
+    through, ``fn`` itself runs: the same plain expressions, so the mode sees the operations the kernel fuses."""
+    if fn not in _COMPILED:
+        kernel = torch.compile(fn, fullgraph=True)
+
+        def run(*args):
+            return fn(*args) if _get_current_dispatch_mode() is not None else kernel(*args)
+
+        _COMPILED[fn] = run
+    return _COMPILED[fn]
 
 
 class MatrixDeltaWrite(torch.autograd.Function):
@@ -180,15 +237,17 @@ class DeltaResidual(Component):
       v_in    what v is projected from (the state as read by the sublayer), (B, T, d);
       context the normalised sublayer input; β = 2·sigmoid(w_βᵀ context + b_β).
     β's bias starts at logit(beta_init / 2), so β = beta_init when w_βᵀ context = 0.
-    ``fused`` (d_v > 1): the update as one autograd node (``MatrixDeltaWrite``), or the plain expression.
+    ``fused`` (d_v > 1): the update as one autograd node (``MatrixDeltaWrite``), or the plain expression
+    (``plain_delta_write``). ``compiled`` (d_v > 1): the plain expression through ``torch.compile`` instead.
     """
 
     def __init__(self, dim: int, value_dim: int = 1, beta_init: float = 1.0, k_eps: float = 1e-6,
-                 v_sigmoid: bool = True, v_sigmoid_scale: float = 4.0, fused: bool = True):
+                 v_sigmoid: bool = True, v_sigmoid_scale: float = 4.0, fused: bool = True, compiled: bool = False):
         super().__init__()
         check_int("value_dim", value_dim)
         check_bool("fused", fused)
-        self.fused = fused
+        check_compiled(compiled, value_dim, fused)
+        self.fused, self.compiled = fused, compiled
         check_float("beta_init", beta_init, 0.0, 2.0, low_open=True, high_open=True)  # 2·sigmoid never reaches 0, 2
         check_float("k_eps", k_eps, 0.0, low_open=True)
         check_bool("v_sigmoid", v_sigmoid)
@@ -222,27 +281,29 @@ class DeltaResidual(Component):
         if self.value_dim == 1:  # vector state: x + k·β(v − kᵀx)
             proj = (k * state).sum(-1, keepdim=True)
             return state + k * (beta.unsqueeze(-1).to(state.dtype) * (v - proj))
-        if self.fused:  # the rule below as one autograd node, its backward written out
-            return MatrixDeltaWrite.apply(state, k.to(state.dtype), v.to(state.dtype), beta.to(state.dtype))
-        proj = torch.einsum("btd,btdv->btv", k, state)  # kᵀX
-        write = beta.unsqueeze(-1).to(state.dtype) * (v - proj)  # β(vᵀ − kᵀX), shape (B, T, d_v)
-        return state + k.unsqueeze(-1) * write.unsqueeze(-2)
+        k, v, beta = k.to(state.dtype), v.to(state.dtype), beta.to(state.dtype)
+        if self.compiled:
+            return compiled(plain_delta_write)(state, k, v, beta)
+        if self.fused:  # the rule as one autograd node, its backward written out
+            return MatrixDeltaWrite.apply(state, k, v, beta)
+        return plain_delta_write(state, k, v, beta)
 
 
 class WriteOnlyResidual(DeltaResidual):
     """The control for the delta residual: X ← X + β k vᵀ — the same k, β and v, but no erase term −β k (kᵀX).
 
     Deep Delta Learning attributes its gains to erasing (the −kᵀX part); this rule keeps everything else equal,
-    so a delta-vs-write-only comparison isolates it. Same parameters and state shapes as ``DeltaResidual``.
+    so a delta-vs-write-only comparison isolates it. Same parameters and state shapes as ``DeltaResidual``;
+    ``compiled`` (d_v > 1) runs ``plain_write_only`` through ``torch.compile``.
     """
 
     def forward(self, state, update, v_in, context):
         k, beta, v = self.gates(update, v_in, context)
         self.last_beta = beta.detach()
-        write = beta.unsqueeze(-1).to(state.dtype) * v  # β vᵀ, (B, T, d_v)
         if self.value_dim == 1:  # vector state: x + k·βv
-            return state + k * write
-        return state + k.unsqueeze(-1) * write.unsqueeze(-2)
+            return state + k * (beta.unsqueeze(-1).to(state.dtype) * v)
+        k, v, beta = k.to(state.dtype), v.to(state.dtype), beta.to(state.dtype)
+        return (compiled(plain_write_only) if self.compiled else plain_write_only)(state, k, v, beta)
 
 
 class StateReader(Component):
@@ -252,15 +313,17 @@ class StateReader(Component):
     r ∈ R^{d_v} is a learned read vector (init 1/d_v), as in the reference's ResidualShortConvCompressor.
     Unlike the reference (which draws the conv weights from N(0, 0.5/√d)), the conv starts as the identity
     (weight 1 on the current position), so at initialisation h is exactly the mean over value channels.
-    ``fused``: read through ``ShortConvRead`` (one autograd node) or through ``forward_reference``.
+    ``fused``: read through ``ShortConvRead`` (one autograd node) or through ``forward_reference``;
+    ``compiled``: through ``plain_short_conv_read`` compiled by ``torch.compile`` instead.
     """
 
-    def __init__(self, dim: int, value_dim: int, kernel_size: int = 4, fused: bool = True):
+    def __init__(self, dim: int, value_dim: int, kernel_size: int = 4, fused: bool = True, compiled: bool = False):
         super().__init__()
         check_int("value_dim", value_dim, low=2)  # a vector state (d_v = 1) needs no reader
         check_int("kernel_size", kernel_size)
         check_bool("fused", fused)
-        self.fused = fused
+        check_compiled(compiled, value_dim, fused)
+        self.fused, self.compiled = fused, compiled
         self.dim, self.value_dim, self.kernel_size = dim, value_dim, kernel_size
         self.conv_weight = nn.Parameter(torch.empty(dim * value_dim, 1, kernel_size))
         self.read = nn.Parameter(torch.empty(value_dim))
@@ -287,6 +350,8 @@ class StateReader(Component):
         """h_t = Σ_s Σ_c W_{s,c} ⊙ X_{t−s, ·, c}, the fused form (``ShortConvRead``) unless ``fused=False``."""
         if state.dim() != 4:
             raise ValueError(f"state must have shape (B, T, d, d_v), got {tuple(state.shape)}")
+        if self.compiled:
+            return compiled(plain_short_conv_read)(state, self.taps().to(state.dtype))
         if not self.fused:
             return self.forward_reference(state)
         return ShortConvRead.apply(state, self.taps().to(state.dtype))
@@ -310,9 +375,9 @@ class VectorState(nn.Module):
         return x
 
 
-def state_reader(dim: int, value_dim: int = 1, fused: bool = True) -> nn.Module:
+def state_reader(dim: int, value_dim: int = 1, fused: bool = True, compiled: bool = False) -> nn.Module:
     """What a sublayer reads from the residual state: ``VectorState`` for d_v = 1, else a ``StateReader``."""
-    return StateReader(dim, value_dim, fused=fused) if value_dim > 1 else VectorState()
+    return StateReader(dim, value_dim, fused=fused, compiled=compiled) if value_dim > 1 else VectorState()
 
 
 @torch.no_grad()

@@ -71,6 +71,8 @@ class ResonanceConfig:
     delta_beta_init: float = 1.0  # β at initialisation, in (0, 2)
     delta_v_sigmoid: bool = True  # v = 4·sigmoid(W_v h) (True) or W_v h (False)
     delta_fused: bool = True  # d_v > 1: the fused update and read (one autograd node each) or, False, the plain forms
+    # d_v > 1: the plain update and read compiled by torch.compile in place of the fused nodes (a C++ compiler on CPU)
+    delta_compiled: bool = False
     attention: str = "standard"  # "standard" | "phase" | "halting"
     phase_frequencies: int = 32  # F, the length of each token's phase vector
     phase_init: str = "random"  # "random": N(0, 0.3); "phonetic": shared phases per rhyme group (embedding="phase")
@@ -99,8 +101,12 @@ class ResonanceConfig:
                               ("phase_init", PHASE_INITS), ("encoder", ENCODERS), ("head", HEADS),
                               ("ffn_mask", FFN_MASKS)):
             check_choice(name, getattr(self, name), list(allowed))
-        for name in ("bias", "memory", "delta_v_sigmoid", "delta_fused", "halting_fused"):
+        for name in ("bias", "memory", "delta_v_sigmoid", "delta_fused", "delta_compiled", "halting_fused"):
             check_bool(name, getattr(self, name))
+        if self.delta_compiled and (self.residual == "add" or self.delta_value_dim == 1 or not self.delta_fused):
+            raise ValueError(f"delta_compiled=True compiles the d×d_v state's fast forms: it needs residual='delta' or "
+                             f"'write', delta_value_dim > 1 and delta_fused=True (got residual={self.residual!r}, "
+                             f"delta_value_dim={self.delta_value_dim}, delta_fused={self.delta_fused})")
         if self.ffn_hidden is not None:
             if isinstance(self.ffn_hidden, bool) or not isinstance(self.ffn_hidden, int) or self.ffn_hidden < 1:
                 raise ValueError(f"ffn_hidden={self.ffn_hidden!r} must be a positive integer or None (4·n_embd)")

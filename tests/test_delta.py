@@ -300,3 +300,58 @@ def test_bad_fused_setting_names_the_field():
         dataclasses.replace(BASE, residual="delta", delta_fused="yes")
     with pytest.raises(ValueError, match="fused"):
         StateReader(4, 2, fused=1)
+
+
+@pytest.mark.parametrize("residual", ["delta", "write"])
+def test_compiled_switch_runs_the_plain_forms_through_torch_compile_with_the_same_numbers(residual):
+    """delta_compiled=True trains through torch.compile's kernels of the plain update and read (no fused node in
+    the graph); values and gradients equal the fused forms'."""
+    config = dataclasses.replace(BASE, residual=residual, delta_value_dim=3)
+    idx, runs = torch.randint(16, (2, 8)), {}
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = ResonanceLM(dataclasses.replace(config, delta_compiled=compiled)).double()
+        for reader in (m for m in model.modules() if isinstance(m, StateReader)):
+            reader.conv_weight.data.normal_(generator=torch.Generator().manual_seed(1))  # non-trivial taps
+        _, loss = model(idx, idx)
+        loss.backward()
+        runs[compiled] = (loss, {n: p.grad for n, p in model.named_parameters()}, _graph_nodes(loss))
+    (loss_f, grads_f, nodes_f), (loss_c, grads_c, nodes_c) = runs[False], runs[True]
+    assert torch.allclose(loss_f, loss_c, atol=1e-12)
+    assert all(torch.allclose(grads_f[n], grads_c[n], atol=1e-10) for n in grads_f)
+    assert "ShortConvReadBackward" in nodes_f and "ShortConvReadBackward" not in nodes_c
+    assert "CompiledFunctionBackward" in nodes_c and "CompiledFunctionBackward" not in nodes_f
+
+
+def test_the_plain_read_is_the_reference_read_written_with_taps():
+    from resonance_lib.delta import plain_short_conv_read
+
+    reader = StateReader(5, 3).double()
+    reader.conv_weight.data.normal_(generator=torch.Generator().manual_seed(0))
+    for T in (2, 7):  # shorter and longer than the kernel
+        state = torch.randn(2, T, 5, 3, dtype=torch.double)
+        assert torch.allclose(plain_short_conv_read(state, reader.taps()), reader.forward_reference(state), atol=1e-12)
+
+
+def test_bad_compiled_setting_names_the_field_and_what_it_needs():
+    with pytest.raises(ValueError, match="delta_compiled='yes'"):
+        dataclasses.replace(BASE, residual="delta", delta_value_dim=2, delta_compiled="yes")
+    with pytest.raises(ValueError, match=r"delta_compiled=True .* needs .*delta_value_dim > 1.*delta_value_dim=1"):
+        dataclasses.replace(BASE, residual="delta", delta_compiled=True)
+    with pytest.raises(ValueError, match=r"delta_compiled=True .*delta_fused=False"):
+        dataclasses.replace(BASE, residual="write", delta_value_dim=2, delta_compiled=True, delta_fused=False)
+    with pytest.raises(ValueError, match="compiled=True .* value_dim > 1"):
+        DeltaResidual(4, value_dim=1, compiled=True)
+
+
+def test_flops_of_a_compiled_model_are_the_plain_forms_flops():
+    """FlopCounterMode is a dispatch mode torch.compile cannot trace through: the compiled forms then run as the
+    plain expressions they compile, so the count is theirs."""
+    from resonance_lib.compute import flops_per_token
+    from resonance_lib.data import SequenceReconstruction
+
+    task = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy")
+    config = dataclasses.replace(BASE, residual="delta", delta_value_dim=2, block_size=16)
+    counts = [flops_per_token(ResonanceLM(dataclasses.replace(config, delta_fused=fused, delta_compiled=comp)), task, 2)
+              for fused, comp in ((False, False), (True, True))]
+    assert counts[0] == counts[1] > 0
