@@ -45,7 +45,7 @@ import torch
 
 from resonance_lib.claims import measure, record_claims
 from resonance_lib.data import KeyValueOverwrite, prepare
-from resonance_lib.delta import DeltaResidual, apply_delta, collect_betas, delta_operator, delta_write
+from resonance_lib.delta import DeltaResidual, apply_delta, collect_betas, delta_operator, delta_write, plain_delta_write
 from resonance_lib.compute import measure_throughput
 from resonance_lib.experiments import block_grad_norms, matched_variants, summarize
 from resonance_lib.findings import what_we_found
@@ -65,6 +65,9 @@ seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.
 lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
 # an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
 lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
+# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
+confirm_seeds = pick(PROFILE, smoke=[101], quick=[], full=[101, 102], gpu=[101, 102])
+tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
 tuning_seeds = [100]  # never an evaluation seed
 
 
@@ -188,7 +191,8 @@ worked
 # matched by shrinking the MLP width (`match_params`). The residual's forward pass, both state shapes:
 
 # %% tags=[]
-show_source(DeltaResidual.forward, "k, beta, v = self.gates", "return state + k.unsqueeze(-1)");
+show_source(DeltaResidual.forward, "k, beta, v = self.gates", "return plain_delta_write(")
+show_source(plain_delta_write, "proj = torch.einsum", "return state + k.unsqueeze(-1)");
 
 # %% [markdown] tags=[]
 # ## 3. A task that needs forgetting
@@ -223,11 +227,11 @@ kv_train = TrainConfig(device=DEVICE, compile=run.compile, learning_rate=3e-3, m
 # every arm's learning rate from the same sweep on a tuning seed (full profile); the task is an endless random
 # stream, so the sweep reads the sampled validation loss
 kv_runs, kv_sweep, kv_lr, kv_models = tuned_grid(kv_variants, seeds, task, kv_train, lr_multipliers, tuning_seeds,
-                                                 metric="val_loss", return_models=True, extend_edges=lr_extensions,
+                                                 metric="val_loss", return_models=True, **tuning,
                                                  cache_dir=run.cache_dir)
 save_sweep(kv_sweep, f"01_forgetting_lr_sweep_{PROFILE}", FIG_DIR, stamp, metric="val_loss",
            title="forgetting task: learning-rate sweep (tuning seed)",
-           tuning_seeds=tuning_seeds)
+           tuning_seeds=tuning_seeds + confirm_seeds)
 kv_summary = summarize(kv_runs, metric="val_acc", higher_is_better=True)
 save_table(kv_summary, f"01_forgetting_summary_{PROFILE}", FIG_DIR, stamp)
 kv_summary
@@ -301,7 +305,7 @@ share.groupby(["variant", "regime"], observed=False).size().unstack().div(
 # The delta residuals cost more per step, so each arm below 0.8× the baseline's measured training throughput
 # also trains the steps that fit in the baseline's time, with its own full schedule (`<arm>@compute`).
 # In the `full` profile (the baby GPT, 2000 steps, six seeds) every arm, baseline included, first gets the same
-# learning-rate sweep (×0.5, ×1, ×2 of the baseline's rate; an arm whose best rate is the largest or smallest it tried tries up to two more rates out) on a tuning seed that is never an evaluation seed
+# learning-rate sweep (×0.5, ×1, ×2 of the baseline's rate; an arm whose best rate is the largest or smallest it tried tries up to two more rates out; each arm's two best rates train again on two more tuning seeds, and the lowest mean wins) on a tuning seed that is never an evaluation seed
 # (`tuned_grid`), as in notebook 05; `quick` trains every arm at one rate.
 #
 # **The anchor.** Deep Delta Learning's own language-model numbers (arXiv 2601.00417; FineWeb-Edu, one run per
@@ -329,9 +333,9 @@ speed = measure_throughput(lm_variants, chars, lm_train, **pick(  # interleaved,
 ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
 # the same learning-rate sweep for every arm (full profile), then equal steps and, for slow arms, equal compute
 lm_runs, lm_sweep, lm_lr = tuned_grid(lm_variants, seeds, chars, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
-                                      extend_edges=lr_extensions, cache_dir=run.cache_dir)
+                                      **tuning, cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"01_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp,
-           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
+           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
 lm_summary = summarize(lm_runs)
 lm_summary["throughput_ratio"] = lm_summary["variant"].str.removesuffix("@compute").map(ratios)
 save_table(lm_summary, f"01_charlm_summary_{PROFILE}", FIG_DIR, stamp)

@@ -81,6 +81,9 @@ seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.
 lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
 # an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
 lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
+# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
+confirm_seeds = pick(PROFILE, smoke=[101], quick=[], full=[101, 102], gpu=[101, 102])
+tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
 tuning_seeds = [100]  # never an evaluation seed
 
 
@@ -248,11 +251,11 @@ lookup_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=32, le
 lookup_arms = matched_variants(lookup_base, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl",
                                              "sparse_resonance"])
 lookup_runs, lookup_sweep, lookup_lr = tuned_grid(lookup_arms, seeds, lookup, lookup_train, lr_multipliers,
-                                                  tuning_seeds, metric="val_loss", extend_edges=lr_extensions,
+                                                  tuning_seeds, metric="val_loss", **tuning,
                                                   cache_dir=run.cache_dir)
 save_sweep(lookup_sweep, f"02_lookup_lr_sweep_{PROFILE}", FIG_DIR, stamp, metric="val_loss",
            title="lookup task: learning-rate sweep (tuning seed)",
-           tuning_seeds=tuning_seeds)
+           tuning_seeds=tuning_seeds + confirm_seeds)
 lookup_table = summarize(lookup_runs, metric="val_acc", higher_is_better=True).merge(
     summarize(lookup_runs, baseline="dense_small", metric="val_acc", higher_is_better=True)[
         ["variant", "delta_mean", "delta_ci_low", "delta_ci_high"]], on="variant", suffixes=("", "_vs_small_dense"))
@@ -300,10 +303,10 @@ vit_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=64, learn
 mnist_arms = matched_variants(vit, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl", "sparse_resonance"],
                               model=classifier)
 mnist_runs, mnist_sweep, mnist_lr = tuned_grid(mnist_arms, seeds, mnist, vit_train, lr_multipliers, tuning_seeds,
-                                               model_factory=classifier, extend_edges=lr_extensions,
+                                               model_factory=classifier, **tuning,
                                                cache_dir=run.cache_dir)
 save_sweep(mnist_sweep, f"02_mnist_lr_sweep_{PROFILE}", FIG_DIR, stamp,
-           title="MNIST: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
+           title="MNIST: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
 mnist_summary = summarize(mnist_runs, metric="final_val_acc", higher_is_better=True,
                           margin=CLAIMS["mnist_sparse_within"].margin).assign(
     data=mnist.note, learning_rate=lambda t: t["variant"].map(mnist_lr))
@@ -330,10 +333,10 @@ lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=250, eval_iters=100)))
 lm_arms = matched_variants(lm_base, ["dense_small", *strategy_names()])
 lm_runs, lm_sweep, lm_lr, lm_models = tuned_grid(lm_arms, seeds, chars, lm_train, lr_multipliers, tuning_seeds,
-                                                 return_models=True, extend_edges=lr_extensions,
+                                                 return_models=True, **tuning,
                                                  cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"02_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp,
-           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
+           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
 lm_summary = summarize(lm_runs)
 lm_table = lm_summary.merge(sparsity_table(lm_runs, lm_train.max_iters // 2)[["variant", "avg_sparsity", "max_sparsity"]],
                             on="variant")

@@ -78,6 +78,9 @@ seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.
 lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
 # an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
 lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
+# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
+confirm_seeds = pick(PROFILE, smoke=[101], quick=[], full=[101, 102], gpu=[101, 102])
+tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
 tuning_seeds = [100]  # never an evaluation seed
 device = run.device
 
@@ -197,7 +200,7 @@ timing.pivot_table(index=["device", "seq_len"], columns="form", values="ms").ass
 # Phase attention costs more per step, so each arm below 0.8× the baseline's measured training throughput also
 # trains the steps that fit in the baseline's time (`<arm>@compute`, equal compute). In the `full` profile (the
 # baby GPT, 2000 steps, six seeds) every arm first gets the same learning-rate sweep (×0.5, ×1, ×2 of the
-# baseline's rate, and up to two more rates out for an arm whose best is on the edge) on a tuning seed that is never an evaluation seed (`tuned_grid`); `quick` uses one rate.
+# baseline's rate, and up to two more rates out for an arm whose best is on the edge; each arm's two best rates again on two more tuning seeds) on a tuning seed that is never an evaluation seed (`tuned_grid`); `quick` uses one rate.
 
 # %% tags=[]
 base = ResonanceConfig(vocab_size=len(vocab), **pick(
@@ -231,9 +234,9 @@ speed = measure_throughput(variants, words, lm_train, **pick(  # interleaved, on
 ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
 # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute for arms below 0.8×
 runs, lm_sweep, lm_lr = tuned_grid(variants, seeds, words, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
-                                   extend_edges=lr_extensions, cache_dir=run.cache_dir)
+                                   **tuning, cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"03_lr_sweep_{PROFILE}", FIG_DIR, stamp,
-           title="word LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
+           title="word LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
 runs["val_ppl"] = np.exp(runs["val_loss"])
 summary = summarize(runs).assign(ppl_mean=lambda s: np.exp(s["val_loss_mean"]), ppl_ci_low=lambda s: np.exp(s["ci_low"]),
                                  ppl_ci_high=lambda s: np.exp(s["ci_high"]))

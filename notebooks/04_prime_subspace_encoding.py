@@ -77,6 +77,9 @@ seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.
 lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
 # an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
 lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
+# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
+confirm_seeds = pick(PROFILE, smoke=[101], quick=[], full=[101, 102], gpu=[101, 102])
+tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
 tuning_seeds = [100]  # never an evaluation seed
 
 
@@ -159,7 +162,7 @@ mask_timing
 # same runs. (WikiText-103, which the plan names, needs the network; this notebook runs offline.) Arms below
 # 0.8× the baseline's measured training throughput also train the steps that fit in the baseline's time
 # (`<arm>@compute`, equal compute). In the `full` profile (the baby GPT, 2000 steps, six seeds) every arm, baseline included, first gets the same
-# learning-rate sweep (×0.5, ×1, ×2 of the baseline's rate; an arm whose best rate is the largest or smallest it tried tries up to two more rates out) on a tuning seed that is never an evaluation seed
+# learning-rate sweep (×0.5, ×1, ×2 of the baseline's rate; an arm whose best rate is the largest or smallest it tried tries up to two more rates out; each arm's two best rates train again on two more tuning seeds, and the lowest mean wins) on a tuning seed that is never an evaluation seed
 # (`tuned_grid`), as in notebook 05; `quick` trains every arm at one rate.
 
 # %% tags=[]
@@ -186,9 +189,9 @@ for level in ("char", "word"):
     # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute below 0.8×
     level_runs, level_sweep, _, level_models = tuned_grid(arms, seeds, corpus, run_cfg, lr_multipliers, tuning_seeds,
                                                           ratios=ratios, return_models=True,
-                                                          extend_edges=lr_extensions, cache_dir=run.cache_dir)
+                                                          **tuning, cache_dir=run.cache_dir)
     save_sweep(level_sweep, f"04_lr_sweep_{level}_{PROFILE}", FIG_DIR, stamp,
-               title=f"{level} level: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds)
+               title=f"{level} level: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
     runs.append(level_runs.assign(level=level))
     models.update({(level, *k): v for k, v in level_models.items()})
     # the protocol's throughput, timed interleaved in one process (it decides the equal-compute steps)
@@ -322,10 +325,10 @@ halting_arms += [Variant(f"halting_eps{e:g}", dataclasses.replace(char_base, att
                          callbacks=probe) for e in epsilons]
 pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([Variant("baseline", char_base), *halting_arms], seeds, char,
                                                          run_cfg, lr_multipliers, tuning_seeds, return_models=True,
-                                                         extend_edges=lr_extensions, cache_dir=run.cache_dir)
+                                                         **tuning, cache_dir=run.cache_dir)
 save_sweep(pareto_sweep, f"04_pareto_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="halting and fixed depth: learning-rate sweep (tuning seed)",
-           tuning_seeds=tuning_seeds)
+           tuning_seeds=tuning_seeds + confirm_seeds)
 last = pareto_runs[pareto_runs["step"] == pareto_runs.groupby(["variant", "seed"])["step"].transform("max")]
 pareto = last.groupby("variant", sort=False).agg(test_loss=("test_loss", "mean"), sd=("test_loss", "std"),
                                                  mean_passes=("mean_passes", "mean"),

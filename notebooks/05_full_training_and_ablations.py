@@ -192,7 +192,7 @@ else:
 #
 # **Protocol.** (1) Every arm, baseline included, gets the same learning-rate sweep (multiples of the
 # baseline's rate) on tuning seeds at the full run length; its best rate is then used on fresh evaluation
-# seeds; an arm whose best rate is the largest or smallest it tried also tries the next rate out, up to twice, so that no arm is left at the edge of the grid. (2) The training throughput of every arm is timed interleaved in one process, and its FLOPs per
+# seeds; an arm whose best rate is the largest or smallest it tried also tries the next rate out, up to twice, so that no arm is left at the edge of the grid; each arm's two best rates then train on two more tuning seeds and the lowest mean over the three wins, because one seed's loss varies about as much as neighbouring rates differ. (2) The training throughput of every arm is timed interleaved in one process, and its FLOPs per
 # token counted. (3) Every arm trains the same steps on the evaluation seeds (*equal steps*); (4) every arm
 # below 0.8× the baseline's throughput also trains the steps that fit in the baseline's time, with its own full
 # schedule (*equal compute*, named `<arm>@compute`). In the `quick` profile the sweep is cut to one
@@ -218,10 +218,12 @@ ablation_cfg = TrainConfig(device=DEVICE, **pick(
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=250, batch_size=32, eval_interval=125, eval_iters=20, warmup_iters=25)))
 tuning_seeds = pick(PROFILE, smoke=[100], quick=[100], full=[100], gpu=[100])  # never evaluation seeds
-sweep_stamp = dataclasses.replace(stamp, seeds=tuple(tuning_seeds))  # the sweep's tables name the seeds it ran on
 multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0, 4.0), gpu=(0.5, 1.0, 2.0, 4.0))
 # an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
 lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
+# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
+confirm_seeds = pick(PROFILE, smoke=[101], quick=[], full=[101, 102], gpu=[101, 102])
+sweep_stamp = dataclasses.replace(stamp, seeds=tuple(tuning_seeds + confirm_seeds))  # the sweep's tables name the seeds it ran on
 timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
               full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))
 word_vocab = pick(PROFILE, smoke=500, quick=1000, full=2000, gpu=8000)
@@ -234,7 +236,8 @@ def ablate(level):
     variants = matched_variants(base, names)
     if len(multipliers) > 1:  # (1) the same sweep for every arm
         sweep, chosen = tune_learning_rates(variants, tuning_seeds, corpus, ablation_cfg, multipliers,
-                                            extend_edges=lr_extensions, cache_dir=run.cache_dir)
+                                            extend_edges=lr_extensions, confirm_seeds=confirm_seeds,
+                                            cache_dir=run.cache_dir)
     else:
         sweep, chosen = pd.DataFrame(), {v.name: ablation_cfg.learning_rate for v in variants}
     tuned = with_learning_rates(variants, chosen, ablation_cfg)
@@ -359,7 +362,7 @@ if len(sweep) and "learning_rate" in sweep:
         sns.lineplot(data=sweep[sweep["level"] == level], x="learning_rate", y="final_val_loss_mean", hue="variant",
                      palette=palette, marker="o", ax=ax, legend=level == levels[-1])
         ax.set(xscale="log", xlabel="peak learning rate (log)", ylabel="validation cross-entropy, whole split (nats)",
-               title=f"{level} level (tuning seeds {tuning_seeds})")
+               title=f"{level} level (tuning seeds {tuning_seeds + confirm_seeds})")
     sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
     save_figure(fig, sweep, f"05_lr_sweep_{PROFILE}", FIG_DIR, sweep_stamp,
                 title="learning-rate sweep, every arm")

@@ -28,10 +28,10 @@ def _at_rate(variant: Variant, multiplier: float, train_config: TrainConfig) -> 
         **variant.train_overrides, "learning_rate": lr * multiplier, "min_lr": min_lr * multiplier})
 
 
-def _sweep_rows(plan: Sequence[tuple[Variant, float]], seeds, data, train_config, metric, grid_options
-                ) -> list[dict]:
-    """Train each (arm, multiplier) of ``plan`` on ``seeds`` (one grid, so they share the workers); one row each:
-    the mean and sd of the final ``metric`` over the seeds that finished, and how many did."""
+def _final_values(plan: Sequence[tuple[Variant, float]], seeds, data, train_config, metric, grid_options
+                  ) -> list[list[float]]:
+    """Train each (arm, multiplier) of ``plan`` on ``seeds`` (one grid, so they share the workers); for each, the
+    final ``metric`` of the seeds that finished."""
     copies = [_at_rate(variant, m, train_config) for variant, m in plan]
     runs = run_grid(copies, seeds, data, train_config, **grid_options)
     if metric not in runs:
@@ -40,22 +40,21 @@ def _sweep_rows(plan: Sequence[tuple[Variant, float]], seeds, data, train_config
     steps = runs["step"].fillna(-1)
     final = runs[steps == steps.groupby([runs["variant"], runs["seed"]]).transform("max")]
     final = final[~failed_runs(final, metric)]
-    rows = []
-    for (variant, m), copy in zip(plan, copies, strict=True):
-        values = final.loc[final["variant"] == copy.name, metric].astype(float)
-        rows.append({"variant": variant.name, "multiplier": m, "learning_rate": copy.train_overrides["learning_rate"],
-                     f"{metric}_mean": values.mean(), f"{metric}_sd": values.std(), "n_seeds": len(values)})
-    return rows
+    return [final.loc[final["variant"] == copy.name, metric].astype(float).tolist() for copy in copies]
 
 
-def _beyond_edge(tried: pd.DataFrame, metric: str) -> float | None:
-    """The next multiplier past the end of an arm's sweep where its best rate lies (the sweep's own step at that
-    end: ×2, ×4 → ×8; ×0.5, ×1 → ×0.25), or None when its best is inside what it tried or no rate finished."""
-    finished = tried.dropna(subset=[f"{metric}_mean"])
-    if finished.empty:
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def _beyond_edge(tried: dict[float, list[float]]) -> float | None:
+    """The next multiplier past the end of an arm's sweep (``{multiplier: final values}``) where its best rate
+    lies (the sweep's own step at that end: ×2, ×4 → ×8; ×0.5, ×1 → ×0.25), or None when its best is inside
+    what it tried or no rate finished."""
+    finished = {m: _mean(v) for m, v in tried.items() if v}
+    if not finished:
         return None
-    best = float(finished.loc[finished[f"{metric}_mean"].idxmin(), "multiplier"])
-    ms = sorted(tried["multiplier"])
+    best, ms = min(finished, key=finished.get), sorted(tried)
     if best == ms[-1]:
         return ms[-1] * ms[-1] / ms[-2]
     if best == ms[0]:
@@ -65,7 +64,8 @@ def _beyond_edge(tried: pd.DataFrame, metric: str) -> float | None:
 
 def tune_learning_rates(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
                         multipliers: Sequence[float] = (0.5, 1.0, 2.0, 4.0), metric: str = "final_val_loss",
-                        extend_edges: int = 0, **grid_options) -> tuple[pd.DataFrame, dict[str, float]]:
+                        extend_edges: int = 0, confirm_seeds: Sequence[int] = (), confirm_top: int = 2,
+                        **grid_options) -> tuple[pd.DataFrame, dict[str, float]]:
     """The protocol's equal tuning budget: every arm, baseline included, trains with each learning rate
     ``m · train_config.learning_rate`` (``min_lr`` scaled alike) on the tuning ``seeds`` for the full run; the
     rate with the lowest mean final ``metric`` wins.
@@ -75,39 +75,59 @@ def tune_learning_rates(variants: Sequence[Variant], seeds: Sequence[int], data,
     best rate on the edge of the grid says only that the arm's best lies at or beyond it. The same rule for every
     arm; the arms whose best was inside the grid try no more rates.
 
+    ``confirm_seeds``: then each arm's ``confirm_top`` best rates also train on these seeds, and the winner is the
+    lowest mean over all the tuning seeds among them. One seed's final loss varies by about as much as
+    neighbouring rates differ (notebook 05's baseline: ×8 beat ×4 by 0.008 on its tuning seed and lost by 0.02
+    on the six evaluation seeds), so a single-seed pick would often be noise.
+
     Returns the sweep (one row per arm and rate tried, in the arms' order and rising rate: mean, sd and number of
-    finished seeds; ``chosen`` marks the arm's rate; ``at_edge`` marks every row of an arm whose chosen rate is
-    still the largest or smallest it tried, so its best may lie further out) and ``{arm: chosen learning
-    rate}``. ``grid_options`` go to ``run_grid``."""
+    finished seeds; ``confirmed`` marks the rates trained on the confirmation seeds too; ``chosen`` the arm's
+    rate; ``at_edge`` marks every row of an arm whose chosen rate is still the largest or smallest it tried, so
+    its best may lie further out) and ``{arm: chosen learning rate}``. ``grid_options`` go to ``run_grid``."""
     if not multipliers or any(not m > 0 for m in multipliers):
         raise ValueError(f"multipliers={list(multipliers)} must be positive numbers")
     check_int("extend_edges", extend_edges, low=0)
+    check_int("confirm_top", confirm_top, low=1)
     if extend_edges and len(set(multipliers)) < 2:
         raise ValueError(f"extend_edges={extend_edges} needs at least two multipliers (a direction and a step to "
                          f"extend by), got multipliers={list(multipliers)}")
-    ordered = sorted(set(multipliers))
-    rows = _sweep_rows([(v, m) for v in variants for m in ordered], seeds, data, train_config, metric, grid_options)
+    if set(confirm_seeds) & set(seeds):
+        raise ValueError(f"confirm_seeds={list(confirm_seeds)} repeat the sweep's seeds {list(seeds)}: a confirmation "
+                         "needs seeds the sweep did not train")
+    tried: dict[str, dict[float, list[float]]] = {v.name: {} for v in variants}
+
+    def train(plan, on_seeds):
+        for (variant, m), values in zip(plan, _final_values(plan, on_seeds, data, train_config, metric, grid_options),
+                                        strict=True):
+            tried[variant.name].setdefault(m, []).extend(values)
+
+    train([(v, m) for v in variants for m in sorted(set(multipliers))], seeds)
     for _ in range(extend_edges):
-        sweep = pd.DataFrame(rows)
-        plan = [(v, m) for v in variants
-                if (m := _beyond_edge(sweep[sweep["variant"] == v.name], metric)) is not None]
+        plan = [(v, m) for v in variants if (m := _beyond_edge(tried[v.name])) is not None]
         if not plan:
             break
-        rows += _sweep_rows(plan, seeds, data, train_config, metric, grid_options)
-    order = {v.name: i for i, v in enumerate(variants)}
+        train(plan, seeds)
+    contenders = {}
+    for v in variants:
+        finished = sorted((m for m, values in tried[v.name].items() if values), key=lambda m: _mean(tried[v.name][m]))
+        contenders[v.name] = finished[:confirm_top] if confirm_seeds else finished
+    if confirm_seeds:
+        train([(v, m) for v in variants for m in contenders[v.name]], confirm_seeds)
+    rows, chosen = [], {}
+    for v in variants:
+        base = _at_rate(v, 1.0, train_config).train_overrides["learning_rate"]
+        means = {m: _mean(tried[v.name][m]) for m in contenders[v.name] if tried[v.name][m]}
+        best = min(means, key=means.get) if means else None
+        if best is not None:
+            chosen[v.name] = base * best
+        ms = sorted(tried[v.name])
+        for m in ms:
+            values = tried[v.name][m]
+            rows.append({"variant": v.name, "multiplier": m, "learning_rate": base * m,
+                         f"{metric}_mean": _mean(values), f"{metric}_sd": pd.Series(values, dtype=float).std(),
+                         "n_seeds": len(values), "confirmed": bool(confirm_seeds) and m in contenders[v.name],
+                         "chosen": m == best, "at_edge": best is not None and len(ms) > 1 and best in (ms[0], ms[-1])})
     sweep = pd.DataFrame(rows)
-    sweep = sweep.sort_values(["variant", "multiplier"], key=lambda c: c.map(order) if c.name == "variant" else c,
-                              ignore_index=True)
-    column = f"{metric}_mean"
-    sweep["chosen"], sweep["at_edge"], chosen = False, False, {}
-    for arm, group in sweep.groupby("variant", sort=False):
-        if group[column].notna().any():
-            best = group[column].idxmin()
-            chosen[arm] = float(sweep.loc[best, "learning_rate"])
-            sweep.loc[best, "chosen"] = True
-            multiplier = sweep.loc[best, "multiplier"]
-            sweep.loc[group.index, "at_edge"] = len(group) > 1 and multiplier in (group["multiplier"].min(),
-                                                                                   group["multiplier"].max())
     edge = sweep.loc[sweep["chosen"] & sweep["at_edge"], ["variant", "multiplier"]]
     if len(edge):
         print(f"learning-rate sweep: the best rate of {', '.join(f'{a} (×{m:g})' for a, m in edge.itertuples(False))} "
@@ -129,10 +149,11 @@ def with_learning_rates(variants: Sequence[Variant], chosen: dict[str, float], t
 def tuned_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
                multipliers: Sequence[float] = (1.0,), tuning_seeds: Sequence[int] = (100,),
                metric: str = "final_val_loss", ratios: dict[str, float] | None = None, return_models: bool = False,
-               extend_edges: int = 0, **grid_options):
+               extend_edges: int = 0, confirm_seeds: Sequence[int] = (), **grid_options):
     """The protocol's grid in one call: (1) every arm's learning rate chosen by the same sweep on
-    ``tuning_seeds`` (``tune_learning_rates``, extended past an edge up to ``extend_edges`` times; with a single
-    multiplier there is no sweep and every arm keeps its rate); (2) every arm trained at its chosen rate on the
+    ``tuning_seeds`` (``tune_learning_rates``, extended past an edge up to ``extend_edges`` times, its two best rates
+    per arm confirmed on ``confirm_seeds``; with a single multiplier there is no sweep and every arm keeps its
+    rate); (2) every arm trained at its chosen rate on the
     evaluation ``seeds`` (equal steps); (3) with ``ratios`` (throughput relative to the baseline, from
     ``compute.measure_throughput``), every arm slower than ``compute.SLOW`` also trained for the steps that fit in
     the baseline's time at the same rate, with its own full schedule (``<arm>@compute``, equal compute).
@@ -141,17 +162,18 @@ def tuned_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_co
     ``return_models=True``; ``runs`` has a ``learning_rate`` column. Tuning seeds must not be evaluation seeds."""
     from .compute import equal_compute_variants  # compute imports the training modules; keep this one light
 
-    shared = sorted(set(seeds) & set(tuning_seeds))
-    if shared:
-        raise ValueError(f"tuning_seeds={list(tuning_seeds)} overlap the evaluation seeds {list(seeds)} at {shared}: "
-                         "a rate chosen on a seed must not be judged on it")
+    for name, tuning in (("tuning_seeds", tuning_seeds), ("confirm_seeds", confirm_seeds)):
+        shared = sorted(set(seeds) & set(tuning))
+        if shared:
+            raise ValueError(f"{name}={list(tuning)} overlap the evaluation seeds {list(seeds)} at {shared}: "
+                             "a rate chosen on a seed must not be judged on it")
     if len(multipliers) > 1:
         sweep, chosen = tune_learning_rates(variants, tuning_seeds, data, train_config, multipliers, metric,
-                                            extend_edges, **grid_options)
+                                            extend_edges, confirm_seeds, **grid_options)
     else:
-        if extend_edges:
-            raise ValueError(f"extend_edges={extend_edges} needs a sweep (two or more multipliers), got "
-                             f"multipliers={list(multipliers)}")
+        if extend_edges or confirm_seeds:
+            raise ValueError(f"extend_edges={extend_edges} and confirm_seeds={list(confirm_seeds)} need a sweep (two "
+                             f"or more multipliers), got multipliers={list(multipliers)}")
         sweep = pd.DataFrame()
         chosen = {v.name: v.train_overrides.get("learning_rate", train_config.learning_rate) * multipliers[0]
                   for v in variants}

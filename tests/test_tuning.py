@@ -65,7 +65,7 @@ def test_tuned_grid_trains_the_evaluation_seeds_at_each_arms_chosen_rate():
 OPTIMA = {"interior": 1e-3, "low": 1e-4, "high": 1e-1, "three": 3e-3, "diverges": 1e-1}
 
 
-def fake_grid(trained):
+def fake_grid(trained, luck=None):
     """A stand-in for ``run_grid`` that records what it was asked to train and returns each arm's known loss."""
     def run(copies, seeds, data, train_config, **options):
         rows = []
@@ -74,8 +74,10 @@ def fake_grid(trained):
             trained.append((arm, round(lr / train_config.learning_rate, 6)))
             failed = arm == "diverges" and lr > 2.5e-3
             loss = np.nan if failed else float(np.log(lr / OPTIMA[arm]) ** 2)
-            rows += [{"variant": copy.name, "seed": s, "step": train_config.max_iters, "final_val_loss": loss,
-                      "status": "failed" if failed else "ok"} for s in seeds]
+            m = round(lr / train_config.learning_rate, 6)
+            rows += [{"variant": copy.name, "seed": s, "step": train_config.max_iters,
+                      "final_val_loss": loss + (luck or {}).get((s, m), 0.0), "status": "failed" if failed else "ok"}
+                     for s in seeds]
         return pd.DataFrame(rows)
     return run
 
@@ -111,8 +113,14 @@ def test_extending_the_sweep_needs_a_direction_and_names_the_setting():
         tune_learning_rates(variants, [0], TASK, CFG, (0.5, 1.0), extend_edges=-1)
     with pytest.raises(ValueError, match=r"extend_edges=1 needs at least two multipliers.*\[1.0\]"):
         tune_learning_rates(variants, [0], TASK, CFG, (1.0,), extend_edges=1)
-    with pytest.raises(ValueError, match="extend_edges=2 needs a sweep"):
+    with pytest.raises(ValueError, match=r"extend_edges=2 and confirm_seeds=\[\] need a sweep"):
         tuned_grid(variants, [0], TASK, CFG, multipliers=(1.0,), extend_edges=2)
+    with pytest.raises(ValueError, match=r"confirm_seeds=\[0, 1\] repeat the sweep's seeds \[0\]"):
+        tune_learning_rates(variants, [0], TASK, CFG, (0.5, 1.0), confirm_seeds=[0, 1])
+    with pytest.raises(ValueError, match=r"confirm_seeds=\[1\] overlap the evaluation seeds"):
+        tuned_grid(variants, [0, 1], TASK, CFG, multipliers=(0.5, 1.0), tuning_seeds=[7], confirm_seeds=[1])
+    with pytest.raises(ValueError, match="confirm_top=0 must be a positive integer"):
+        tune_learning_rates(variants, [0], TASK, CFG, (0.5, 1.0), confirm_top=0)
 
 
 def test_an_extended_sweep_trains_the_runs_a_wider_grid_would_and_reuses_them(tmp_path):
@@ -125,3 +133,21 @@ def test_an_extended_sweep_trains_the_runs_a_wider_grid_would_and_reuses_them(tm
     wider, _ = tune_learning_rates(variants, [0], TASK, cfg, tuple(sweep["multiplier"]), **options)
     assert sorted(tmp_path.rglob("history.json")) == cached  # the same keys: nothing trained again
     pd.testing.assert_frame_equal(wider.drop(columns=["chosen", "at_edge"]), sweep.drop(columns=["chosen", "at_edge"]))
+
+
+def test_the_best_rates_are_confirmed_on_more_seeds_so_one_lucky_seed_does_not_choose(monkeypatch):
+    trained = []
+    # on the sweep's seed 100 the "three" arm (best at ×3) is lucky at ×8: −1 makes it beat ×4 there
+    monkeypatch.setattr(tuning, "run_grid", fake_grid(trained, luck={(100, 8.0): -1.0}))
+    variants = [Variant("three", SMALL), Variant("interior", SMALL)]
+    cfg = dataclasses.replace(CFG, learning_rate=1e-3, min_lr=1e-4)
+    _, lucky = tune_learning_rates(variants, [100], TASK, cfg, (1.0, 2.0, 4.0, 8.0))
+    assert lucky["three"] == pytest.approx(8e-3)
+    trained.clear()
+    sweep, chosen = tune_learning_rates(variants, [100], TASK, cfg, (1.0, 2.0, 4.0, 8.0), confirm_seeds=[101, 102])
+    assert chosen == pytest.approx({"three": 4e-3, "interior": 1e-3})
+    confirmed = sweep[sweep["confirmed"]]
+    assert confirmed.groupby("variant")["multiplier"].apply(sorted).to_dict() == {"three": [4.0, 8.0],
+                                                                                  "interior": [1.0, 2.0]}
+    assert (confirmed["n_seeds"] == 3).all() and (sweep.loc[~sweep["confirmed"], "n_seeds"] == 1).all()
+    assert len(trained) == 8 + 4  # four rates per arm on seed 100, then the two best of each on two more seeds
