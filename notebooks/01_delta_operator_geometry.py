@@ -64,9 +64,9 @@ seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.
 # (full and gpu profiles; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
 lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
 # an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
-lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
+lr_extensions = pick(PROFILE, smoke=0, quick=0, full=2, gpu=2)
 # each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
-confirm_seeds = pick(PROFILE, smoke=[101], quick=[], full=[101, 102], gpu=[101, 102])
+confirm_seeds = pick(PROFILE, smoke=[], quick=[], full=[101, 102], gpu=[101, 102])
 tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
 tuning_seeds = [100]  # never an evaluation seed
 

@@ -220,9 +220,9 @@ ablation_cfg = TrainConfig(device=DEVICE, **pick(
 tuning_seeds = pick(PROFILE, smoke=[100], quick=[100], full=[100], gpu=[100])  # never evaluation seeds
 multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0, 4.0), gpu=(0.5, 1.0, 2.0, 4.0))
 # an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
-lr_extensions = pick(PROFILE, smoke=1, quick=0, full=2, gpu=2)
+lr_extensions = pick(PROFILE, smoke=0, quick=0, full=2, gpu=2)
 # each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
-confirm_seeds = pick(PROFILE, smoke=[101], quick=[], full=[101, 102], gpu=[101, 102])
+confirm_seeds = pick(PROFILE, smoke=[], quick=[], full=[101, 102], gpu=[101, 102])
 sweep_stamp = dataclasses.replace(stamp, seeds=tuple(tuning_seeds + confirm_seeds))  # the sweep's tables name the seeds it ran on
 timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
               full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))

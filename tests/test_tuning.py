@@ -151,3 +151,14 @@ def test_the_best_rates_are_confirmed_on_more_seeds_so_one_lucky_seed_does_not_c
                                                                                   "interior": [1.0, 2.0]}
     assert (confirmed["n_seeds"] == 3).all() and (sweep.loc[~sweep["confirmed"], "n_seeds"] == 1).all()
     assert len(trained) == 8 + 4  # four rates per arm on seed 100, then the two best of each on two more seeds
+
+
+def test_tuned_grid_extends_and_confirms_on_a_real_task_then_trains_the_chosen_rates(tmp_path):
+    variants = [Variant("baseline", SMALL)]
+    cfg = dataclasses.replace(CFG, learning_rate=1e-3, min_lr=1e-4)
+    runs, sweep, chosen = tuned_grid(variants, [0], TASK, cfg, multipliers=(0.1, 1.0), tuning_seeds=[7],
+                                     metric="val_loss", extend_edges=1, confirm_seeds=[8], workers=1,
+                                     progress=False, cache_dir=tmp_path)
+    assert len(sweep) == 3 and sweep["confirmed"].sum() == 2 and set(sweep["n_seeds"]) == {1, 2}
+    assert sweep.loc[sweep["chosen"], "confirmed"].all()
+    assert (runs["learning_rate"] == chosen["baseline"]).all() and set(runs["seed"]) == {0}
