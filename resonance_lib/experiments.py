@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -419,7 +420,18 @@ _FORKED_SPECS: list[RunSpec] = []
 
 
 def _run_forked(index: int) -> RunResult:
+    _drop_inherited_compile_pool()
     return execute_run(_FORKED_SPECS[index], threads=1)
+
+
+def _drop_inherited_compile_pool() -> None:
+    """Forget inductor's thread pool for C++ compiles if the parent made one (its first ``torch.compile`` of a
+    CPU kernel does: a throughput timing of ``delta_compiled`` arms, say). Fork copies the pool but not its
+    threads, and torch's own after-fork hook resets only its process pool: a worker's first compile would
+    queue on a thread that does not exist and wait forever. Dropped, the worker's first compile makes a new one."""
+    async_compile = sys.modules.get("torch._inductor.async_compile")
+    if async_compile is not None:
+        async_compile.AsyncCompile.pool.cache_clear()
 
 
 def default_workers() -> int:

@@ -12,7 +12,7 @@ import torch
 from resonance_lib import experiments
 from resonance_lib.data import SequenceReconstruction
 from resonance_lib.experiments import GridRunError, RunSpec, Variant, matched_variants, run_grid, run_key
-from resonance_lib.model import ResonanceConfig
+from resonance_lib.model import ResonanceConfig, ResonanceLM
 from resonance_lib.train import TrainConfig
 
 TASK = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy")
@@ -161,3 +161,24 @@ def test_the_cache_key_ignores_docstrings_and_comments_but_not_code():
     assert semantic_source(original) == semantic_source(reworded)
     assert semantic_source(original) != semantic_source(changed)
     assert semantic_source(only_docstring) != semantic_source(original)
+
+
+class SubmitsToTheCompilePool(ResonanceLM):
+    """A model whose forward compiles the way inductor does on a CPU: a task through ``AsyncCompile.submit``."""
+
+    def forward(self, idx, targets=None):
+        from torch._inductor.async_compile import AsyncCompile
+
+        assert AsyncCompile.submit(lambda: 1).result(timeout=20) == 1, "the compile pool never ran the task"
+        return super().forward(idx, targets)
+
+
+def test_a_worker_compiles_after_the_parent_made_inductors_compile_pool(monkeypatch):
+    from torch._inductor import async_compile
+    from torch._inductor import config as inductor_config
+
+    monkeypatch.setattr(inductor_config, "compile_threads", 2)  # a pool of threads, as on a machine with cores
+    async_compile.AsyncCompile.pool().submit(lambda: None).result()  # the parent compiled before: its pool runs
+    runs = run_grid([Variant("baseline", SMALL)], [0, 1], TASK, CFG, model_factory=SubmitsToTheCompilePool,
+                    workers=2, progress=False)
+    assert set(runs["status"]) == {"ok"}
