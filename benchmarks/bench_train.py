@@ -50,16 +50,11 @@ def plain_forms(config: ResonanceConfig) -> dict:
     """The settings that put this config's fused fast forms on their plain reference forms: ``delta_fused``
     for a d×d_v state (d_v > 1), ``halting_fused`` for halting attention; empty when it has none."""
     changes = {}
-    if has_matrix_state(config):
+    if config.has_matrix_state:
         changes["delta_fused"] = False
     if config.attention == "halting":
         changes["halting_fused"] = False
     return changes
-
-
-def has_matrix_state(config: ResonanceConfig) -> bool:
-    """Whether the config's residual state is a d×d_v matrix (the arms ``delta_compiled`` applies to)."""
-    return config.residual in ("delta", "write") and config.delta_value_dim > 1
 
 
 def measure(variants: list[Variant], batch_size: int, steps: int, repeats: int, device: str, compile: bool,
@@ -134,7 +129,7 @@ def main(argv=None) -> None:
             v.config, **plain_forms(v.config)))] if plain_forms(v.config) else []))]
     if args.compiled:  # each arm with a d×d_v state, right after it, on torch.compile's kernels of its plain forms
         variants = [w for v in variants for w in (v, *([Variant(f"{v.name}_compiled", dataclasses.replace(
-            v.config, delta_compiled=True))] if has_matrix_state(v.config) else []))]
+            v.config, delta_compiled=True))] if v.config.has_matrix_state else []))]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine, for the record
     commit = git_commit()  # the code as imported now, not as it may be when the timing ends
     t0 = time.perf_counter()

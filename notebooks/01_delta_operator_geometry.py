@@ -47,7 +47,7 @@ from resonance_lib.claims import measure, record_claims
 from resonance_lib.data import KeyValueOverwrite, prepare
 from resonance_lib.delta import DeltaResidual, apply_delta, collect_betas, delta_operator, delta_write, plain_delta_write
 from resonance_lib.compute import measure_throughput
-from resonance_lib.experiments import block_grad_norms, matched_variants, summarize
+from resonance_lib.experiments import block_grad_norms, matched_variants, on_compiled_kernels, summarize
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params
 from resonance_lib.plots import loss_curves, save_figure, save_sweep, save_table
@@ -69,6 +69,10 @@ lr_extensions = pick(PROFILE, smoke=0, quick=0, full=2, gpu=2)
 confirm_seeds = pick(PROFILE, smoke=[], quick=[], full=[101, 102], gpu=[101, 102])
 tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
 tuning_seeds = [100]  # never an evaluation seed
+# full profile: the char LM's arms with a d×d_v state train on torch.compile's kernels of their update and read
+# (delta_compiled; ~1.3× faster on a CPU, so their equal-compute copies get that many more steps). Elsewhere the
+# fused forms: a cold compile costs about a minute, and the gpu profile compiles the whole model anyway
+compiled_state = pick(PROFILE, smoke=False, quick=False, full=True, gpu=False)
 
 
 # %% [markdown] tags=[]
@@ -327,6 +331,7 @@ lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=500, eval_iters=100)))
 lm_variants = matched_variants(lm_base, ["delta_dv1", "delta_dv4", "write_dv1", "write_dv4"])
+lm_variants = on_compiled_kernels(lm_variants) if compiled_state else lm_variants
 speed = measure_throughput(lm_variants, chars, lm_train, **pick(  # interleaved, one thread, kept in the run cache
     PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
     full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3)), cache_dir=run.cache_dir)

@@ -103,7 +103,7 @@ class ResonanceConfig:
             check_choice(name, getattr(self, name), list(allowed))
         for name in ("bias", "memory", "delta_v_sigmoid", "delta_fused", "delta_compiled", "halting_fused"):
             check_bool(name, getattr(self, name))
-        if self.delta_compiled and (self.residual == "add" or self.delta_value_dim == 1 or not self.delta_fused):
+        if self.delta_compiled and not (self.has_matrix_state and self.delta_fused):
             raise ValueError(f"delta_compiled=True compiles the d×d_v state's fast forms: it needs residual='delta' or "
                              f"'write', delta_value_dim > 1 and delta_fused=True (got residual={self.residual!r}, "
                              f"delta_value_dim={self.delta_value_dim}, delta_fused={self.delta_fused})")
@@ -138,6 +138,12 @@ class ResonanceConfig:
     @property
     def mlp_hidden(self) -> int:
         return self.ffn_hidden if self.ffn_hidden is not None else 4 * self.n_embd
+
+    @property
+    def has_matrix_state(self) -> bool:
+        """Whether the residual state is a d×d_v matrix (delta or write-only rule, d_v > 1): the arms that
+        ``delta_fused`` and ``delta_compiled`` apply to."""
+        return self.residual in ("delta", "write") and self.delta_value_dim > 1
 
 
 class Block(nn.Module):

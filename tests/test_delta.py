@@ -323,6 +323,19 @@ def test_compiled_switch_runs_the_plain_forms_through_torch_compile_with_the_sam
     assert "CompiledFunctionBackward" in nodes_c and "CompiledFunctionBackward" not in nodes_f
 
 
+def test_on_compiled_kernels_switches_exactly_the_arms_with_a_matrix_state():
+    from resonance_lib.experiments import matched_variants, on_compiled_kernels
+
+    variants = matched_variants(dataclasses.replace(BASE, block_size=8),
+                                ["delta_dv1", "delta_dv4", "write_dv4", "sparse_resonance"])
+    switched = on_compiled_kernels(variants)
+    assert [v.name for v in switched] == [v.name for v in variants]
+    assert {v.name for v in switched if v.config.delta_compiled} == {"delta_dv4", "write_dv4"}
+    for before, after in zip(variants, switched, strict=True):  # nothing else changes: size, callbacks
+        assert dataclasses.replace(after.config, delta_compiled=False) == before.config
+        assert after.callbacks is before.callbacks
+
+
 def test_the_plain_read_is_the_reference_read_written_with_taps():
     from resonance_lib.delta import plain_short_conv_read
 
