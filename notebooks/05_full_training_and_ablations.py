@@ -256,6 +256,15 @@ def ablate(level):
     save_table(runs, f"05_runs_{level}_{PROFILE}", FIG_DIR, stamp)
     save_table(costs.assign(level=level), f"05_costs_{level}_{PROFILE}", FIG_DIR, stamp)
     save_table(sweep.assign(level=level), f"05_lr_sweep_{level}_{PROFILE}", FIG_DIR, sweep_stamp)
+    # (5) sensitivity: the baseline also at its runner-up rate (confirmed rates first), on the evaluation seeds
+    others = sweep[(sweep["variant"] == "baseline") & ~sweep["chosen"]] if len(sweep) else sweep
+    if len(others):
+        runner_up = others.sort_values(["confirmed", "final_val_loss_mean"], ascending=[False, True]).iloc[0]
+        alternative = dataclasses.replace(with_learning_rates(variants[:1], {"baseline": runner_up["learning_rate"]},
+                                                              ablation_cfg)[0], name="baseline@runner-up")
+        alternative_runs = run_grid([alternative], seeds, corpus, ablation_cfg, cache_dir=run.cache_dir)
+        save_table(alternative_runs.assign(level=level, learning_rate=runner_up["learning_rate"]),
+                   f"05_baseline_runner_up_{level}_{PROFILE}", FIG_DIR, stamp)
     return runs
 
 
@@ -344,6 +353,48 @@ arms = arms.merge(costs[["level", "variant", "learning_rate", "throughput_ratio"
 save_table(arms, f"05_arms_{PROFILE}", FIG_DIR, stamp)
 arms[["level", "variant", "reference", "comparison", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict",
       "learning_rate", "throughput_ratio", "flops_per_token"]].round(4)
+
+# %% [markdown] tags=[]
+# ### Sensitivity: would a verdict change with the baseline at its other rate?
+#
+# Every comparison above is against one baseline, trained at the rate its sweep chose. That choice is made on
+# three tuning seeds, and neighbouring rates differ by about as much as one seed's loss varies, so the chosen
+# rate may not be the better one on the evaluation seeds. The baseline was therefore also trained at its
+# runner-up rate (the other confirmed rate of its sweep) on the same evaluation seeds, and every comparison with
+# the baseline is repeated against it, with the same family size and margin. A verdict that differs between the
+# two columns depends on which of two near-equal rates the baseline was given: read it as fragile. (Only the
+# baseline gets this check; each arm's own rate carries the same selection noise, in its own disfavour.)
+
+# %% tags=[]
+runner_up_files = {level: Path(FIG_DIR) / f"05_baseline_runner_up_{level}_{PROFILE}.csv" for level in levels}
+sensitivity = []
+for level in (level for level in levels if runner_up_files[level].exists()):
+    alternative_runs = read_table(runner_up_files[level])
+    level_runs = pd.concat([all_runs[all_runs["level"] == level], alternative_runs], ignore_index=True)
+    family = arms[arms["level"] == level]
+    differences, _ = paired_differences(level_runs, "baseline@runner-up", "baseline")
+    shift = compare(differences, margin=0.02)  # the baseline at its runner-up rate − at its chosen rate
+    rates = {"chosen_lr": costs.loc[(costs["level"] == level) & (costs["variant"] == "baseline"), "learning_rate"].iloc[0],
+             "runner_up_lr": alternative_runs["learning_rate"].iloc[0]}
+    print(f"{level} level: the baseline at its runner-up rate {rates['runner_up_lr']:g} − at its chosen rate "
+          f"{rates['chosen_lr']:g}, test loss on the evaluation seeds: {shift['estimate']:+.4f} "
+          f"[{shift['ci_low']:+.4f}, {shift['ci_high']:+.4f}] (at the 0.02 margin: {shift['verdict']})")
+    for row in family[family["reference"] == "baseline"].itertuples():
+        differences, _ = paired_differences(level_runs, row.variant, "baseline@runner-up")
+        against = compare(differences, margin=0.02, family_size=len(family))  # the main table's family size
+        sensitivity.append({"level": level, "variant": row.variant, "comparison": row.comparison,
+                            "estimate": row.estimate, "verdict": row.verdict, **rates,
+                            "runner_up_minus_chosen": shift["estimate"],
+                            **{f"{k}_vs_runner_up": against[k] for k in ("estimate", "ci_low", "ci_high", "verdict")}})
+shown = ["level", "variant", "comparison", "estimate", "verdict", "estimate_vs_runner_up", "ci_low_vs_runner_up",
+         "ci_high_vs_runner_up", "verdict_vs_runner_up", "changed"]
+sensitivity = pd.DataFrame(sensitivity, columns=[*shown[:-1], "chosen_lr", "runner_up_lr", "runner_up_minus_chosen"])
+sensitivity["changed"] = sensitivity["verdict"] != sensitivity["verdict_vs_runner_up"]
+if len(sensitivity):
+    save_table(sensitivity, f"05_sensitivity_{PROFILE}", FIG_DIR, stamp)
+else:
+    print(f"no baseline run at a runner-up rate in {FIG_DIR}: the {PROFILE} profile tries one learning rate")
+sensitivity[shown].round(4)
 
 # %% [markdown] tags=[]
 # ### The learning-rate sweep
@@ -453,6 +504,14 @@ for level in levels:
     rates = ", ".join(f"{r.variant} {r.learning_rate:g}" for r in level_costs.itertuples())
     if len(multipliers) > 1:  # with one rate nothing was chosen: the caveat below says so
         facts.append(f"{level} level, learning rate chosen by the sweep ({len(multipliers)} rates): {rates}.")
+for level, rows in sensitivity.groupby("level", sort=False):
+    changed = rows[rows["changed"]]
+    facts.append(f"{level} level, sensitivity: against the baseline at its runner-up rate "
+                 f"{rows['runner_up_lr'].iloc[0]:g} instead of {rows['chosen_lr'].iloc[0]:g} (runner-up − chosen: "
+                 f"{rows['runner_up_minus_chosen'].iloc[0]:+.3f} nats on the evaluation seeds), " + (
+                     f"{len(changed)} of {len(rows)} verdicts change: " + "; ".join(
+                         f"{r.variant} {r.verdict} → {r.verdict_vs_runner_up}" for r in changed.itertuples())
+                     if len(changed) else f"none of the {len(rows)} verdicts changes") + ".")
 if baseline_runs_file.exists():
     facts.append(f"The baseline's best validation loss over {len(best)} seeds, {mean:.4f} [{low:.4f}, {high:.4f}] "
                  f"after {runs['step'].max()} steps, {verdict} nanoGPT's published {published[1]} ({published[0]}).")
