@@ -147,6 +147,30 @@ def render_run_times(notebook_dir: Path) -> str:
             "\n\n" + _markdown(table))
 
 
+COMMITTED_CACHES = ("full", "gpu")  # the profiles whose run histories are committed under runs/
+
+
+def render_cache_time(runs_dir: Path) -> str:
+    """The training held in each committed profile's run cache (``runs/<profile>/*/history.json``): how many runs,
+    and the sum of each run's own wall-clock (its last ``elapsed_s``), by device. A profile resumed over several
+    sessions shows only its last execution in the notebooks' run times; this is what its cache cost."""
+    rows = []
+    for profile in COMMITTED_CACHES:
+        for history in sorted((runs_dir / profile).glob("*/history.json")):
+            last = json.loads(history.read_text(encoding="utf-8"))["data"][-1]
+            rows.append({"profile": profile, "device": last.get("device") or "?", "failed": last.get("status") != "ok",
+                         "hours": (last.get("elapsed_s") or 0.0) / 3600})
+    if not rows:
+        return ""
+    table = (pd.DataFrame(rows).groupby(["profile", "device"], sort=False)
+             .agg(runs=("hours", "size"), failed=("failed", "sum"), hours=("hours", "sum")).reset_index())
+    table["hours"] = table["hours"].round(1)
+    return ("**Training held in the run caches** (`runs/<profile>/`, committed histories): the sum of each run's own "
+            "wall-clock, sweeps and equal-compute copies included. Runs train in parallel worker processes, so a "
+            "profile took less time than this sum; a notebook resumed through its cache over several sessions counts "
+            "only its last execution in the table above.\n\n" + _markdown(table))
+
+
 def render_benchmarks(results_dir: Path) -> str:
     """Markdown for every JSON that ``python -m benchmarks`` (or one benchmark) wrote into ``results_dir``."""
     parts = []
@@ -208,8 +232,9 @@ def main(argv=None) -> None:
     text = args.readme.read_text(encoding="utf-8")
     if START not in text or END not in text:
         raise SystemExit(f"{args.readme} has no {START} … {END} markers")
-    body = "\n\n".join([render_run_times(args.fig_dir.parent / "notebooks"),
-                          *(render(args.fig_dir, profile, only_existing=i > 0) for i, profile in enumerate(args.profile))])
+    parts = [render_run_times(args.fig_dir.parent / "notebooks"), render_cache_time(args.fig_dir.parent / "runs"),
+             *(render(args.fig_dir, profile, only_existing=i > 0) for i, profile in enumerate(args.profile))]
+    body = "\n\n".join(part for part in parts if part)
     text = _replace_between(text, START, END, body)
     if BENCH_START in text and BENCH_END in text:
         text = _replace_between(text, BENCH_START, BENCH_END, render_benchmarks(args.bench_dir))

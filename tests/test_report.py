@@ -124,3 +124,19 @@ def test_a_figure_table_carries_the_stamp_but_keeps_each_runs_own_commit(tmp_pat
     assert (written["commit"] == "old0001").all() and (written["profile"] == "quick").all()
     pd.DataFrame({"x": [1]}).to_csv(tmp_path / "03_phase_summary_quick.csv", index=False)  # an unstamped table
     assert "carries no provenance stamp" in render(tmp_path, "quick")
+
+
+def test_the_training_in_a_committed_run_cache_is_counted_from_its_histories(tmp_path):
+    from resonance_lib.report import render_cache_time
+
+    assert render_cache_time(tmp_path) == ""  # no cache: nothing to say
+    for i, (elapsed, status) in enumerate([(3600.0, "ok"), (1800.0, "ok"), (900.0, "failed")]):
+        folder = tmp_path / "full" / f"key{i}"
+        folder.mkdir(parents=True)
+        rows = [{"step": 0, "elapsed_s": 0.0, "device": "cpu", "status": "ok"},
+                {"step": 10, "elapsed_s": elapsed, "device": "cpu", "status": status}]
+        (folder / "history.json").write_text(json.dumps({"schema": {}, "data": rows}))
+    (tmp_path / "smoke" / "key").mkdir(parents=True)  # an uncommitted profile's cache is left out
+    (tmp_path / "smoke" / "key" / "history.json").write_text(json.dumps({"data": [{"elapsed_s": 7200.0}]}))
+    text = render_cache_time(tmp_path)
+    assert "| full | cpu | 3 | 1 | 1.8 |" in text and "smoke" not in text
