@@ -107,12 +107,15 @@ def delta_write(x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta) -> torc
     return out.squeeze(-1) if was_vector else out
 
 
-def _value_major(state: torch.Tensor) -> torch.Tensor:
-    """A (B, T, d, d_v) state as its (B, T, d_v, d) transpose in contiguous memory (a view when the state was
-    laid out value-major, as ``StateReader.expand`` makes it; a copy otherwise). Reductions over d then run
-    along contiguous memory, which is what makes the fused forms below fast on a CPU."""
-    Xt = state.transpose(-1, -2)
-    return Xt if Xt.is_contiguous() else Xt.contiguous()
+def _channel_major(state: torch.Tensor) -> torch.Tensor:
+    """A (B, T, d, d_v) state as S = its (B, d_v, T, d) permutation in contiguous memory: each value channel's
+    (T, d) plane contiguous per sequence (a view when the state was laid out channel-major, as
+    ``StateReader.expand`` makes it; a copy otherwise). Reductions over d then run along contiguous memory, and the
+    read's lag shifts X_{t−s} are contiguous slices of a plane, which is what makes the fused forms below fast on a
+    CPU (~17% faster per update and read than a value-major (B, T, d_v, d) layout, whose shifted slices are
+    128-float pieces)."""
+    S = state.permute(0, 3, 1, 2)
+    return S if S.is_contiguous() else S.contiguous()
 
 
 def plain_delta_write(state, k, v, beta):
@@ -165,30 +168,33 @@ class MatrixDeltaWrite(torch.autograd.Function):
         ∂X = G − k (βu)ᵀ,   ∂k = G w − X (βu),   ∂v = βu,   ∂β = (v − Xᵀk)ᵀ u.
 
     Shapes: state (B, T, d, d_v); k (B, T, d), unit; v (B, T, d_v); β (B, T). Tested against ``delta_write``
-    (values and gradients). Output and gradients keep the value-major layout of ``_value_major``.
+    (values and gradients). Computed on the channel-major S of ``_channel_major`` (per-token quantities as
+    (B, d_v, T)); output and gradients keep that layout.
     """
 
     @staticmethod
     def forward(ctx, state, k, v, beta):
         with torch.autocast(state.device.type, enabled=False):
-            Xt = _value_major(state)  # (B, T, d_v, d)
-            diff = v - torch.matmul(Xt, k.unsqueeze(-1)).squeeze(-1)  # v − Xᵀk, (B, T, d_v)
-            w = beta.unsqueeze(-1) * diff
-            out = torch.addcmul(Xt, w.unsqueeze(-1), k.unsqueeze(-2))  # X + k wᵀ, transposed
-        ctx.save_for_backward(Xt, k, beta, diff, w)
-        return out.transpose(-1, -2)
+            S, k_row = _channel_major(state), k.unsqueeze(1)  # (B, d_v, T, d), (B, 1, T, d)
+            diff = v.transpose(1, 2) - torch.linalg.vecdot(S, k_row)  # v − Xᵀk, (B, d_v, T)
+            w = beta.unsqueeze(1) * diff
+            out = torch.addcmul(S, w.unsqueeze(-1), k_row)  # X + k wᵀ
+        ctx.save_for_backward(S, k, beta, diff, w)
+        return out.permute(0, 2, 3, 1)
 
     @staticmethod
     def backward(ctx, grad):
-        Xt, k, beta, diff, w = ctx.saved_tensors
+        S, k, beta, diff, w = ctx.saved_tensors
         with torch.autocast(grad.device.type, enabled=False):
-            Gt = _value_major(grad)
-            u = torch.matmul(Gt, k.unsqueeze(-1)).squeeze(-1)  # Gᵀk, (B, T, d_v)
-            bu = beta.unsqueeze(-1) * u
-            grad_state = torch.addcmul(Gt, bu.unsqueeze(-1), k.unsqueeze(-2), value=-1.0).transpose(-1, -2)
-            grad_k = (torch.matmul(w.unsqueeze(-2), Gt) - torch.matmul(bu.unsqueeze(-2), Xt)).squeeze(-2)
-            grad_beta = (diff * u).sum(-1)
-        return grad_state, grad_k, bu, grad_beta
+            G, k_row = _channel_major(grad), k.unsqueeze(1)
+            u = torch.linalg.vecdot(G, k_row)  # Gᵀk, (B, d_v, T)
+            bu = beta.unsqueeze(1) * u
+            grad_state = torch.addcmul(G, bu.unsqueeze(-1), k_row, value=-1.0).permute(0, 2, 3, 1)
+            grad_k = torch.mul(G[:, 0], w[:, 0, :, None]).addcmul_(S[:, 0], bu[:, 0, :, None], value=-1.0)
+            for c in range(1, S.shape[1]):  # G w − X (βu), one value channel at a time
+                grad_k.addcmul_(G[:, c], w[:, c, :, None]).addcmul_(S[:, c], bu[:, c, :, None], value=-1.0)
+            grad_beta = (diff * u).sum(1)
+        return grad_state, grad_k, bu.transpose(1, 2), grad_beta
 
 
 class ShortConvRead(torch.autograd.Function):
@@ -203,29 +209,35 @@ class ShortConvRead(torch.autograd.Function):
     @staticmethod
     def forward(ctx, state, taps):
         with torch.autocast(state.device.type, enabled=False):
-            Xt, T = _value_major(state), state.shape[1]  # (B, T, d_v, d)
-            out = Xt.new_zeros(Xt.shape[:2] + Xt.shape[3:])  # (B, T, d)
-            for c in range(Xt.shape[2]):  # accumulate each channel and lag straight into h: no state-sized buffer
-                for s in range(min(taps.shape[0], T)):
-                    out[:, s:].addcmul_(Xt[:, :T - s, c], taps[s, c])
-        ctx.save_for_backward(Xt, taps)
+            S = _channel_major(state)  # (B, d_v, T, d)
+            T, lags = S.shape[2], min(taps.shape[0], S.shape[2])
+            out = torch.mul(S[:, 0], taps[0, 0])  # (B, T, d): channel 0 at lag 0, then the rest added in place
+            for c in range(S.shape[1]):  # accumulate each channel and lag straight into h: no state-sized buffer
+                for s in range(lags):
+                    if c or s:
+                        out[:, s:].addcmul_(S[:, c, :T - s], taps[s, c])
+        ctx.save_for_backward(S, taps)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        Xt, taps = ctx.saved_tensors
-        T = Xt.shape[1]
+        S, taps = ctx.saved_tensors
+        B, channels, T, d = S.shape
+        lags = min(taps.shape[0], T)
         with torch.autocast(grad.device.type, enabled=False):
-            grad_state = torch.empty_like(Xt)
+            grad_state = torch.empty_like(S)
             grad_taps = torch.zeros_like(taps) if ctx.needs_input_grad[1] else None
-            for c in range(Xt.shape[2]):  # one value channel at a time: its (B, T, d) slices stay in cache
-                grad_state[:, :, c] = grad * taps[0, c]
-                for s in range(1, min(taps.shape[0], T)):
-                    grad_state[:, :T - s, c].addcmul_(grad[:, s:], taps[s, c])
+            product = grad.new_empty(B * T * d)  # X_{t−s} ⊙ g_t of one (channel, lag), reused
+            for c in range(channels):  # one value channel at a time: its (B, T, d) plane stays in cache
+                torch.mul(grad, taps[0, c], out=grad_state[:, c])
+                for s in range(1, lags):
+                    grad_state[:, c, :T - s].addcmul_(grad[:, s:], taps[s, c])
                 if grad_taps is not None:
-                    for s in range(min(taps.shape[0], T)):
-                        grad_taps[s, c] = (Xt[:, :T - s, c] * grad[:, s:]).sum((0, 1))
-        return grad_state.transpose(-1, -2), grad_taps
+                    for s in range(lags):
+                        terms = product[:B * (T - s) * d].view(B, T - s, d)
+                        torch.mul(S[:, c, :T - s], grad[:, s:], out=terms)
+                        torch.sum(terms.view(-1, d), 0, out=grad_taps[s, c])
+        return grad_state.permute(0, 2, 3, 1), grad_taps
 
 
 class DeltaResidual(Component):
@@ -338,8 +350,9 @@ class StateReader(Component):
 
     def expand(self, x: torch.Tensor) -> torch.Tensor:
         """The d×d_v state a stack starts from: d_v copies of the embedding, (B, T, d) → (B, T, d, d_v), laid
-        out value-major in memory (each copy contiguous), the layout the fused forms read without copying."""
-        return x.unsqueeze(-2).repeat(1, 1, self.value_dim, 1).transpose(-1, -2)
+        out channel-major in memory ((B, d_v, T, d): each copy contiguous), the layout the fused forms read without
+        copying."""
+        return x.unsqueeze(1).repeat(1, self.value_dim, 1, 1).permute(0, 2, 3, 1)
 
     def taps(self) -> torch.Tensor:
         """W_s = w_{·,·,K−1−s} ⊙ r for lags s = 0 … K−1: the conv weight with the read vector folded in, (K, d_v, d)."""

@@ -6,7 +6,14 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resonance_lib.delta import DeltaResidual, StateReader, apply_delta, delta_operator, delta_write
+from resonance_lib.delta import (
+    DeltaResidual,
+    StateReader,
+    WriteOnlyResidual,
+    apply_delta,
+    delta_operator,
+    delta_write,
+)
 from resonance_lib.model import ResonanceConfig, ResonanceLM
 
 pytestmark = pytest.mark.usefixtures("double_precision")  # see conftest.py
@@ -266,17 +273,17 @@ def test_fused_switch_changes_the_graph_not_the_values_or_gradients(residual):
 
 
 @pytest.mark.parametrize("T", [2, 6])  # T < kernel_size: the lags that reach before t = 0 drop out
-@pytest.mark.parametrize("value_major", [True, False])
-def test_fused_nodes_pass_gradcheck(T, value_major):
+@pytest.mark.parametrize("channel_major", [True, False])
+def test_fused_nodes_pass_gradcheck(T, channel_major):
     from resonance_lib.delta import MatrixDeltaWrite, ShortConvRead
 
     torch.manual_seed(0)
     reader = StateReader(5, 3).double()
     reader.conv_weight.data.normal_()
     state = torch.randn(2, T, 5, 3, dtype=torch.double)
-    if value_major:  # the layout StateReader.expand makes, which the fused nodes read without a copy
-        state = state.transpose(-1, -2).contiguous().transpose(-1, -2)
-    assert state.transpose(-1, -2).is_contiguous() == value_major
+    if channel_major:  # the layout StateReader.expand makes, which the fused nodes read without a copy
+        state = state.permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)
+    assert state.permute(0, 3, 1, 2).is_contiguous() == channel_major
     state.requires_grad_()
     taps = reader.taps().detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(ShortConvRead.apply, (state, taps))
@@ -287,12 +294,18 @@ def test_fused_nodes_pass_gradcheck(T, value_major):
     assert torch.allclose(MatrixDeltaWrite.apply(state, k, v, beta), delta_write(state, k, v, beta), atol=1e-12)
 
 
-def test_expand_lays_the_state_out_value_major_and_the_fused_update_keeps_it():
-    reader, layer = StateReader(4, 3), DeltaResidual(4, value_dim=3)
-    state = reader.expand(torch.randn(2, 5, 4))
-    assert state.shape == (2, 5, 4, 3) and state.transpose(-1, -2).is_contiguous()
+@pytest.mark.parametrize("residual", [DeltaResidual, WriteOnlyResidual])
+def test_expand_lays_the_state_out_channel_major_and_the_update_keeps_it(residual):
+    """(B, d_v, T, d) in memory: the layout the fused update and read use without a copy, kept by every update
+    (the write-only control's plain expression too) and by the fused update's gradient."""
+    reader, layer = StateReader(4, 3), residual(4, value_dim=3)
+    state = reader.expand(torch.randn(2, 5, 4)).requires_grad_()
+    assert state.shape == (2, 5, 4, 3) and state.permute(0, 3, 1, 2).is_contiguous()
+    assert torch.equal(state[..., 1], state[..., 0]) and torch.equal(state[..., 2], state[..., 0])
     out = layer(state, torch.randn(2, 5, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 4))
-    assert out.transpose(-1, -2).is_contiguous()
+    assert out.permute(0, 3, 1, 2).is_contiguous()
+    reader(out).sum().backward()
+    assert state.grad.permute(0, 3, 1, 2).is_contiguous()
 
 
 def test_bad_fused_setting_names_the_field():
