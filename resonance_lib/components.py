@@ -106,7 +106,8 @@ RESIDUALS = {
     "delta": lambda c: DeltaResidual(c.n_embd, c.delta_value_dim, beta_init=c.delta_beta_init,
                                      v_sigmoid=c.delta_v_sigmoid, fused=c.delta_fused, compiled=c.delta_compiled),
     "write": lambda c: WriteOnlyResidual(c.n_embd, c.delta_value_dim, beta_init=c.delta_beta_init,
-                                         v_sigmoid=c.delta_v_sigmoid, compiled=c.delta_compiled),  # no erase: the control
+                                         v_sigmoid=c.delta_v_sigmoid, fused=c.delta_fused,
+                                         compiled=c.delta_compiled),  # no erase: the control
 }
 STATE_READERS = {  # what a sublayer reads from the residual state of each residual rule
     "add": lambda c: state_reader(c.n_embd, 1),

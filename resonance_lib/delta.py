@@ -25,7 +25,7 @@ and a learned read vector compress it back to Rᵈ before each sublayer and befo
 Reference forms (``delta_operator``, ``apply_delta``, ``delta_write``, ``StateReader.forward_reference``)
 check their inputs and serve tests and notebooks; ``DeltaResidual`` and ``StateReader.forward`` are the fast
 forms used in training (for d_v > 1 one autograd node each, ``MatrixDeltaWrite`` and ``ShortConvRead``, with
-the backward written out), tested against them, gradients included. With ``compiled=True``
+the backward written out; ``MatrixWriteOnly`` for the write-only control), tested against them, gradients included. With ``compiled=True``
 (``ResonanceConfig.delta_compiled``) the plain forms ``plain_delta_write`` and ``plain_short_conv_read`` run
 through ``torch.compile`` instead: each becomes one generated loop (the read's d_v·K passes over the state become
 one), at the price of a compile per process and a C++ compiler on a CPU; also tested against the fused forms.
@@ -197,6 +197,40 @@ class MatrixDeltaWrite(torch.autograd.Function):
         return grad_state, grad_k, bu.transpose(1, 2), grad_beta
 
 
+class MatrixWriteOnly(torch.autograd.Function):
+    """The write-only control's rule on a d×d_v state, X' = X + k wᵀ with w = βv, as one autograd node.
+
+    ``MatrixDeltaWrite`` without the erase term, on the same channel-major layout (the plain expression adds a
+    value-major product to a channel-major state, a mixed layout that does not vectorise). With G = ∂L/∂X' and
+    u = Gᵀk (per token):
+
+        ∂X = G,   ∂k = G w,   ∂v = βu,   ∂β = vᵀu.
+
+    Shapes as ``MatrixDeltaWrite``; tested against ``plain_write_only`` (values and gradients).
+    """
+
+    @staticmethod
+    def forward(ctx, state, k, v, beta):
+        with torch.autocast(state.device.type, enabled=False):
+            S, k_row, v_t = _channel_major(state), k.unsqueeze(1), v.transpose(1, 2)  # v as (B, d_v, T)
+            w = beta.unsqueeze(1) * v_t
+            out = torch.addcmul(S, w.unsqueeze(-1), k_row)  # X + k wᵀ
+        ctx.save_for_backward(k, v_t, beta, w)
+        return out.permute(0, 2, 3, 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        k, v_t, beta, w = ctx.saved_tensors
+        with torch.autocast(grad.device.type, enabled=False):
+            G, k_row = _channel_major(grad), k.unsqueeze(1)
+            u = torch.linalg.vecdot(G, k_row)  # Gᵀk, (B, d_v, T)
+            grad_k = torch.mul(G[:, 0], w[:, 0, :, None])
+            for c in range(1, G.shape[1]):  # G w, one value channel at a time
+                grad_k.addcmul_(G[:, c], w[:, c, :, None])
+            grad_beta = (v_t * u).sum(1)
+        return grad, grad_k, (beta.unsqueeze(1) * u).transpose(1, 2), grad_beta
+
+
 class ShortConvRead(torch.autograd.Function):
     """h_t = Σ_s Σ_c W_{s,c} ⊙ X_{t−s, ·, c} (s = 0 … K−1, zero before t = 0) as one autograd node.
 
@@ -306,7 +340,8 @@ class WriteOnlyResidual(DeltaResidual):
 
     Deep Delta Learning attributes its gains to erasing (the −kᵀX part); this rule keeps everything else equal,
     so a delta-vs-write-only comparison isolates it. Same parameters and state shapes as ``DeltaResidual``;
-    ``compiled`` (d_v > 1) runs ``plain_write_only`` through ``torch.compile``.
+    for d_v > 1, ``fused`` runs the update as one autograd node (``MatrixWriteOnly``), ``fused=False`` as the plain
+    expression (``plain_write_only``), and ``compiled`` runs ``plain_write_only`` through ``torch.compile``.
     """
 
     def forward(self, state, update, v_in, context):
@@ -315,7 +350,11 @@ class WriteOnlyResidual(DeltaResidual):
         if self.value_dim == 1:  # vector state: x + k·βv
             return state + k * (beta.unsqueeze(-1).to(state.dtype) * v)
         k, v, beta = k.to(state.dtype), v.to(state.dtype), beta.to(state.dtype)
-        return (compiled(plain_write_only) if self.compiled else plain_write_only)(state, k, v, beta)
+        if self.compiled:
+            return compiled(plain_write_only)(state, k, v, beta)
+        if self.fused:
+            return MatrixWriteOnly.apply(state, k, v, beta)
+        return plain_write_only(state, k, v, beta)
 
 
 class StateReader(Component):

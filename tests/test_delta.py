@@ -268,14 +268,14 @@ def test_fused_switch_changes_the_graph_not_the_values_or_gradients(residual):
     (loss_f, grads_f, nodes_f), (loss_r, grads_r, nodes_r) = runs[True], runs[False]
     assert torch.allclose(loss_f, loss_r, atol=1e-12)
     assert all(torch.allclose(grads_f[n], grads_r[n], atol=1e-10) for n in grads_f)
-    fused_nodes = {"ShortConvReadBackward"} | ({"MatrixDeltaWriteBackward"} if residual == "delta" else set())
+    fused_nodes = {"ShortConvReadBackward", "MatrixDeltaWriteBackward" if residual == "delta" else "MatrixWriteOnlyBackward"}
     assert fused_nodes <= nodes_f and not fused_nodes & nodes_r
 
 
 @pytest.mark.parametrize("T", [2, 6])  # T < kernel_size: the lags that reach before t = 0 drop out
 @pytest.mark.parametrize("channel_major", [True, False])
 def test_fused_nodes_pass_gradcheck(T, channel_major):
-    from resonance_lib.delta import MatrixDeltaWrite, ShortConvRead
+    from resonance_lib.delta import MatrixDeltaWrite, MatrixWriteOnly, ShortConvRead, plain_write_only
 
     torch.manual_seed(0)
     reader = StateReader(5, 3).double()
@@ -292,6 +292,8 @@ def test_fused_nodes_pass_gradcheck(T, channel_major):
     v, beta = torch.randn(2, T, 3, dtype=torch.double, requires_grad=True), torch.rand(2, T, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(MatrixDeltaWrite.apply, (state, k, v, beta))
     assert torch.allclose(MatrixDeltaWrite.apply(state, k, v, beta), delta_write(state, k, v, beta), atol=1e-12)
+    assert torch.autograd.gradcheck(MatrixWriteOnly.apply, (state, k, v, beta))
+    assert torch.allclose(MatrixWriteOnly.apply(state, k, v, beta), plain_write_only(state, k, v, beta), atol=1e-12)
 
 
 @pytest.mark.parametrize("residual", [DeltaResidual, WriteOnlyResidual])
