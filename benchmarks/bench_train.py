@@ -57,6 +57,28 @@ def plain_forms(config: ResonanceConfig) -> dict:
     return changes
 
 
+def arms(names: list[str], shape: dict, halting_epsilons=(), reference: bool = False, compiled: bool = False
+         ) -> list[Variant]:
+    """The timed arms, the baseline first (the ratios' base): ``names`` of ``VARIANTS``, halting arms at
+    ``halting_epsilons``; ``reference`` puts right after each arm with a fused form the same arm on its plain forms
+    (``<name>_reference``), ``compiled`` right after each fused arm with a d×d_v state the same arm on
+    ``torch.compile``'s kernels (``<name>_compiled``)."""
+    variants = []
+    for name in ["baseline", *(v for v in names if v != "baseline")]:
+        config = dataclasses.replace(ResonanceConfig(vocab_size=65, **shape), **VARIANTS[name])
+        variants.append(Variant(name, config))
+    for epsilon in halting_epsilons:
+        config = ResonanceConfig(vocab_size=65, **shape, attention="halting", halting_epsilon=epsilon)
+        variants.append(Variant(f"halting_eps{epsilon:g}", config))
+    if reference:
+        variants = [w for v in variants for w in (v, *([Variant(f"{v.name}_reference", dataclasses.replace(
+            v.config, **plain_forms(v.config)))] if plain_forms(v.config) else []))]
+    if compiled:  # not the plain reference forms: delta_compiled replaces the fused forms
+        variants = [w for v in variants for w in (v, *([Variant(f"{v.name}_compiled", dataclasses.replace(
+            v.config, delta_compiled=True))] if v.config.has_matrix_state and v.config.delta_fused else []))]
+    return variants
+
+
 def measure(variants: list[Variant], batch_size: int, steps: int, repeats: int, device: str, compile: bool,
             threads: int | None) -> list[dict]:
     """One row per variant: params, FLOPs per token, median tokens/s over ``repeats`` interleaved rounds, and
@@ -117,19 +139,7 @@ def main(argv=None) -> None:
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; allowed: {sorted(VARIANTS)}")
     threads = args.threads if args.threads is not None else (1 if device.type == "cpu" else None)
-    variants = []
-    for name in ["baseline", *(v for v in args.variants if v != "baseline")]:  # the baseline first: ratios' base
-        config = dataclasses.replace(ResonanceConfig(vocab_size=65, **shape), **VARIANTS[name])
-        variants.append(Variant(name, config))
-    for epsilon in args.halting_epsilons:
-        config = ResonanceConfig(vocab_size=65, **shape, attention="halting", halting_epsilon=epsilon)
-        variants.append(Variant(f"halting_eps{epsilon:g}", config))
-    if args.reference:  # each arm with a fused form, right after it, on its plain forms
-        variants = [w for v in variants for w in (v, *([Variant(f"{v.name}_reference", dataclasses.replace(
-            v.config, **plain_forms(v.config)))] if plain_forms(v.config) else []))]
-    if args.compiled:  # each arm with a d×d_v state, right after it, on torch.compile's kernels of its plain forms
-        variants = [w for v in variants for w in (v, *([Variant(f"{v.name}_compiled", dataclasses.replace(
-            v.config, delta_compiled=True))] if v.config.has_matrix_state else []))]
+    variants = arms(args.variants, shape, args.halting_epsilons, args.reference, args.compiled)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work on the machine, for the record
     commit = git_commit()  # the code as imported now, not as it may be when the timing ends
     t0 = time.perf_counter()

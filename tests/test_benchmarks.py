@@ -43,3 +43,13 @@ def test_bench_trainer_times_ours_against_a_nanogpt_style_loop(tmp_path):
     result = json.loads(out.read_text())
     assert len(result["ours_tokens_per_s"]) == len(result["nanogpt_loop_tokens_per_s"]) == 2 and result["ratio"] > 0
     assert "against a nanoGPT-style loop" in render_benchmarks(tmp_path)
+
+
+def test_bench_train_arms_compile_only_the_fused_forms():
+    """--reference with --compiled: the compiled copy follows the fused arm; the plain reference forms, which
+    delta_compiled cannot replace, get none (the two flags together used to fail building the arms)."""
+    variants = bench_train.arms(["delta_dv4", "write_dv4", "delta_dv1"], bench_train.SIZES["baby"][0],
+                                reference=True, compiled=True)
+    assert [v.name for v in variants] == ["baseline", "delta_dv4", "delta_dv4_compiled", "delta_dv4_reference",
+                                          "write_dv4", "write_dv4_compiled", "write_dv4_reference", "delta_dv1"]
+    assert variants[2].config.delta_compiled and not variants[3].config.delta_fused
