@@ -70,7 +70,7 @@ confirm_seeds = pick(PROFILE, smoke=[], quick=[], full=[101, 102], gpu=[101, 102
 tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
 tuning_seeds = [100]  # never an evaluation seed
 # full profile: the char LM's arms with a d×d_v state train on torch.compile's kernels of their update and read
-# (delta_compiled; on a CPU 1.03–1.05× faster than the fused delta forms, 1.1–1.2× than the write-only control's plain form, so their equal-compute copies get that many more steps). Elsewhere the
+# (delta_compiled; on a CPU 1.03–1.13× faster than the fused forms, so their equal-compute copies get that many more steps). Elsewhere the
 # fused forms: a cold compile costs about a minute, and the gpu profile compiles the whole model anyway
 compiled_state = pick(PROFILE, smoke=False, quick=False, full=True, gpu=False)
 

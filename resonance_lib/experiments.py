@@ -161,8 +161,8 @@ def matched_variants(base: ResonanceConfig, names: Sequence[str], tolerance: flo
 def on_compiled_kernels(variants: Sequence[Variant]) -> list[Variant]:
     """The same arms, each one with a d×d_v residual state switched to ``delta_compiled=True``: its update and
     read run as ``torch.compile`` kernels of the plain forms (the model stays eager; same parameters, results
-    equal up to rounding; on a CPU 1.03–1.05× faster than the fused delta forms and 1.1–1.2× faster than the write-only
-    control's plain form, ``benchmarks/results/bench_train_cpu_baby_taps_after.json``).
+    equal up to rounding; on a CPU 1.03–1.13× faster than the fused forms,
+    ``benchmarks/results/bench_train_cpu_baby_taps_after.json``).
     Every other arm is returned as it is."""
     return [dataclasses.replace(v, config=dataclasses.replace(v.config, delta_compiled=True))
             if v.config.has_matrix_state else v for v in variants]
