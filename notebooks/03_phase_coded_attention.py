@@ -217,8 +217,10 @@ variants.append(Variant("phase_phonetic_small", smaller))
 variants.append(Variant("standard_source_init", dataclasses.replace(base, position_init_std=1.0)))
 variants.append(Variant("phase_source_form", match_params(dataclasses.replace(base, embedding="phase_source",
                                                                               attention="phase"), config_params(base))))
-probe = lambda model, cfg: [PhaseProbe()] if model.config.attention == "phase" else []  # noqa: E731
-variants = [dataclasses.replace(v, callbacks=probe) for v in variants]
+# the phase arms carry a probe of their phases; the others keep the default callbacks, so that identical arms
+# (the baseline) share their runs in the cache with notebook 04's word level
+probe = lambda model, cfg: [PhaseProbe()]  # noqa: E731
+variants = [dataclasses.replace(v, callbacks=probe) if v.config.attention == "phase" else v for v in variants]
 pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v.config.n_embd,
                "ffn_hidden": v.config.mlp_hidden} for v in variants])
 
