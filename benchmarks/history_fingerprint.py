@@ -1,11 +1,24 @@
-"""Did a refactor change what trains? Record every arm's training history, then compare bit for bit.
+"""Did a refactor change what trains? Record every arm's training history, then compare to the last bit.
 
     python -m benchmarks.history_fingerprint --out before.json          # on the old commit
     python -m benchmarks.history_fingerprint --compare before.json      # on the new one
 
-Each arm of ``experiments.SWITCHES`` (and the baseline, and a sparse arm) trains a baby model for a few dozen
-steps from one seed on tinyshakespeare (characters; words for the phonetic phases), on the CPU with one
-thread. The losses are stored as ``float.hex`` strings, so "identical" means identical to the last bit.
+Each arm of ``experiments.SWITCHES`` (and the baseline, and a sparse arm) trains a model for a few dozen steps
+from one seed on tinyshakespeare (characters; words for the phonetic phases), on the CPU with one thread.
+``--size small`` (default) is a 2-layer, 32-wide model with dropout; ``--size baby`` is the ``full`` profile's
+language model (nanoGPT's baby GPT: 4 layers, 128 wide, 64 tokens of context, batch 12). The losses are stored as
+``float.hex`` strings, so "identical" means identical to the last bit. The file also records the commit and the
+library's ``code_version()``.
+
+The comparison sorts each arm into one of three:
+
+- ``identical``: every loss and accuracy equal to the last bit;
+- ``rounding``: equal within a relative ``--rtol`` (default 1e-5): what a fused autograd node or another
+  summation order changes, like a different thread count;
+- ``DIFFERENT``: anything more, or an arm one side lacks (the exit status is then 1).
+
+A pair of fingerprints with no ``DIFFERENT`` arm, recorded at the ``baby`` size, is the evidence an entry of
+``experiments.RESULT_EQUIVALENT_CODE`` needs to let a new library version reuse an earlier one's finished runs.
 """
 
 from __future__ import annotations
@@ -13,59 +26,90 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 
 import torch
 
 from resonance_lib.data import prepare
-from resonance_lib.experiments import SPARSE, SWITCHES, Variant, run_grid, sparse_callbacks
+from resonance_lib.experiments import SPARSE, SWITCHES, Variant, code_version, run_grid, sparse_callbacks
 from resonance_lib.model import ResonanceConfig
+from resonance_lib.provenance import git_commit
 from resonance_lib.train import TrainConfig
 
 COLUMNS = ("train_loss", "val_loss", "train_acc", "val_acc")
+SIZES = {
+    "small": (dict(block_size=16, n_layer=2, n_head=2, n_embd=32, dropout=0.1),
+              dict(batch_size=4, learning_rate=3e-3, min_lr=3e-4), 24),
+    "baby": (dict(block_size=64, n_layer=4, n_head=4, n_embd=128),
+             dict(batch_size=12, learning_rate=1e-3, min_lr=1e-4), 30),
+}
 
 
-def fingerprint(steps: int = 24, seed: int = 0) -> dict[str, dict[str, list[str]]]:
+def fingerprint(size: str = "small", seed: int = 0) -> dict:
+    """``{"meta": {commit, code_version, size, steps, seed}, "arms": {level/arm: {column: [float.hex, …]}}}``."""
+    if size not in SIZES:
+        raise ValueError(f"size={size!r}; allowed: {sorted(SIZES)}")
     torch.set_num_threads(1)
-    cfg = TrainConfig(max_iters=steps, batch_size=4, eval_interval=steps // 2, eval_iters=2, warmup_iters=4,
-                      device="cpu", learning_rate=3e-3, min_lr=3e-4)
-    out = {}
+    model_size, train_size, steps = SIZES[size]
+    cfg = TrainConfig(max_iters=steps, eval_interval=steps // 2, eval_iters=2, warmup_iters=4, device="cpu",
+                      **train_size)
+    arms = {}
     for level in ("char", "word"):
         data = prepare("tinyshakespeare", level, max_vocab=500, download=False)
-        base = ResonanceConfig(vocab_size=data.vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=32,
-                               dropout=0.1)
+        base = ResonanceConfig(vocab_size=data.vocab_size, **model_size)
         names = [n for n in SWITCHES if (n == "phase_phonetic") == (level == "word")]
         variants = [Variant("baseline", base)] + [Variant(n, dataclasses.replace(base, **SWITCHES[n]))
                                                   for n in names]
         if level == "char":
             variants.append(Variant("sparse_resonance", base, callbacks=sparse_callbacks(SPARSE["sparse_resonance"])))
-        df = run_grid(variants, [seed], data, cfg)
+        df = run_grid(variants, [seed], data, cfg, progress=False)
         for name, group in df.groupby("variant", sort=False):
-            out[f"{level}/{name}"] = {c: [float(v).hex() for v in group[c]] for c in COLUMNS if c in group}
-    return out
+            arms[f"{level}/{name}"] = {c: [float(v).hex() for v in group[c]] for c in COLUMNS if c in group}
+    meta = {"commit": git_commit(), "code_version": code_version(), "size": size, "steps": steps, "seed": seed}
+    return {"meta": meta, "arms": arms}
+
+
+def compare(before: dict, now: dict, rtol: float = 1e-5) -> dict[str, str]:
+    """Each arm of either fingerprint: ``identical``, ``rounding`` (within ``rtol``) or ``DIFFERENT``."""
+    verdicts = {}
+    for arm in sorted(set(before["arms"]) | set(now["arms"])):
+        a, b = before["arms"].get(arm), now["arms"].get(arm)
+        if a == b:
+            verdicts[arm] = "identical"
+            continue
+        if a is None or b is None or set(a) != set(b) or any(len(a[c]) != len(b[c]) for c in a):
+            verdicts[arm] = "DIFFERENT"
+            continue
+        pairs = [(float.fromhex(x), float.fromhex(y)) for c in a for x, y in zip(a[c], b[c], strict=True)]
+        close = all(math.isclose(x, y, rel_tol=rtol, abs_tol=0.0) for x, y in pairs)
+        verdicts[arm] = "rounding" if close else "DIFFERENT"
+    return verdicts
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
     parser.add_argument("--out", help="write the fingerprint to this JSON file")
-    parser.add_argument("--compare", help="compare with a fingerprint written before")
+    parser.add_argument("--compare", help="compare with a fingerprint written before (at the same size)")
+    parser.add_argument("--rtol", type=float, default=1e-5, help="relative tolerance of 'rounding'")
     args = parser.parse_args(argv)
-    now = fingerprint()
+    if args.compare:
+        with open(args.compare) as f:
+            before = json.load(f)
+        if before["meta"]["size"] != args.size:
+            parser.error(f"--size {args.size}: {args.compare} was recorded at size {before['meta']['size']!r}")
+    now = fingerprint(args.size)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(now, f, indent=1)
     if args.compare:
-        with open(args.compare) as f:
-            before = json.load(f)
-        same = 0
-        for arm in sorted(set(before) | set(now)):
-            if before.get(arm) == now.get(arm):
-                same += 1
-                print(f"identical  {arm}")
-            else:
-                print(f"DIFFERENT  {arm}")
-        print(f"{same} of {len(set(before) | set(now))} arms bit-identical")
-        return 0 if same == len(set(before) | set(now)) else 1
+        verdicts = compare(before, now, args.rtol)
+        for arm, verdict in verdicts.items():
+            print(f"{verdict:10s} {arm}")
+        counts = {v: list(verdicts.values()).count(v) for v in ("identical", "rounding", "DIFFERENT")}
+        print(f"{before['meta']['commit']} → {now['meta']['commit']}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
+        return 1 if counts["DIFFERENT"] else 0
     return 0
 
 

@@ -87,6 +87,8 @@ def measure_throughput(variants: Sequence[Variant], data, train_config: TrainCon
     factory = model_factory or _default_factory(data)
     cached = None
     if cache_dir is not None:
+        # a timing measures the implementation: keyed by this exact library version, never by an earlier one
+        # reviewed as training the same runs (experiments.results_version)
         code = code_version()
         keys = [run_key(RunSpec(v, seed, data, train_config, factory), code) for v in variants]
         settings = json.dumps({"runs": keys, "steps": steps, "warmup": warmup, "repeats": repeats,

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .equivalent_code import RESULT_EQUIVALENT_CODE
 from .model import ModelBuilder, ResonanceConfig, ResonanceLM, config_params, count_params, match_params
 from .provenance import device_name, git_commit
 from .sparsity import sparsify
@@ -376,15 +377,35 @@ def code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def results_version(code: str | None = None) -> str:
+    """The library version a run's results are keyed by: ``code`` (default ``code_version()``), or the earlier
+    version it was reviewed to train identically (``RESULT_EQUIVALENT_CODE``)."""
+    code = code or code_version()
+    return RESULT_EQUIVALENT_CODE[code][0] if code in RESULT_EQUIVALENT_CODE else code
+
+
+# What is left out of a run's key because it changes how a run is computed, not what: the fused, compiled or
+# plain forms of one function (tests hold them equal, values and gradients), how often the host reads the losses
+# back, and the progress display and checkpoint file. Like the thread count, they change a result at rounding
+# level at most, so runs that differ only in them are the same run.
+IMPLEMENTATION_FIELDS = ("delta_fused", "delta_compiled", "halting_fused")  # of ResonanceConfig
+COSMETIC_TRAIN_FIELDS = ("progress", "checkpoint_path", "eval_interval_progress", "sync_interval")  # of TrainConfig
+
+
 def run_key(spec: RunSpec, code: str | None = None) -> str:
-    """The cache key of one run (a sha256 of everything that decides its result)."""
+    """The cache key of one run: a sha256 of everything that decides its result — the variant's name, config,
+    callbacks and train overrides, the train config and seed, the model factory, the data, the device type —
+    and of ``code``, the library version it is keyed by (default ``results_version()``)."""
     cfg = dataclasses.asdict(spec.config)
-    for cosmetic in ("progress", "checkpoint_path", "eval_interval_progress"):
+    for cosmetic in COSMETIC_TRAIN_FIELDS:
         cfg.pop(cosmetic, None)
-    payload = {"variant": spec.variant.name, "config": dataclasses.asdict(spec.variant.config), "train": cfg,
+    model = dataclasses.asdict(spec.variant.config)
+    for how in IMPLEMENTATION_FIELDS:
+        model.pop(how, None)
+    payload = {"variant": spec.variant.name, "config": model, "train": cfg,
                "callbacks": _fingerprint_callable(spec.variant.callbacks),
                "factory": _fingerprint_callable(spec.model_factory), "data": _fingerprint_data(spec.data),
-               "device": resolve_device(cfg["device"]).type, "code": code or code_version()}
+               "device": resolve_device(cfg["device"]).type, "code": code or results_version()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=repr).encode()).hexdigest()
 
 
@@ -483,7 +504,7 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
         model_factory = lambda config: ResonanceLM(config, vocab=vocab)  # noqa: E731
     specs = [RunSpec(v, s, data, train_config, model_factory) for v in variants for s in seeds]
     results: list[RunResult | None] = [None] * len(specs)
-    code = code_version() if cache_dir is not None else None
+    code = results_version() if cache_dir is not None else None
     keys = [run_key(spec, code) for spec in specs] if cache_dir is not None else [None] * len(specs)
     for i, (spec, key) in enumerate(zip(specs, keys, strict=True)):
         if key is not None:

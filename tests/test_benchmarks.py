@@ -53,3 +53,15 @@ def test_bench_train_arms_compile_only_the_fused_forms():
     assert [v.name for v in variants] == ["baseline", "delta_dv4", "delta_dv4_compiled", "delta_dv4_reference",
                                           "write_dv4", "write_dv4_compiled", "write_dv4_reference", "delta_dv1"]
     assert variants[2].config.delta_compiled and not variants[3].config.delta_fused
+
+
+def test_history_fingerprints_compare_identical_rounding_and_different():
+    from benchmarks.history_fingerprint import compare
+
+    def fingerprint(values):
+        return {"meta": {}, "arms": {"char/a": {"val_loss": [float(v).hex() for v in values]}}}
+
+    assert compare(fingerprint([1.0, 2.0]), fingerprint([1.0, 2.0])) == {"char/a": "identical"}
+    assert compare(fingerprint([1.0, 2.0]), fingerprint([1.0, 2.0 * (1 + 1e-7)])) == {"char/a": "rounding"}
+    assert compare(fingerprint([1.0, 2.0]), fingerprint([1.0, 2.001])) == {"char/a": "DIFFERENT"}
+    assert compare(fingerprint([1.0, 2.0]), {"meta": {}, "arms": {}}) == {"char/a": "DIFFERENT"}  # an arm missing

@@ -92,6 +92,48 @@ def test_the_cache_key_changes_with_everything_that_changes_a_result():
     assert run_key(dataclasses.replace(base, train_config=dataclasses.replace(CFG, progress=True)), code="x") == key
 
 
+def test_how_a_run_is_computed_is_not_part_of_its_key():
+    """The fused, compiled or plain forms of one function and the host-sync interval change a result at rounding
+    level at most (like the thread count): runs that differ only in them are the same run."""
+    state = dataclasses.replace(SMALL, residual="delta", delta_value_dim=4)
+    base = RunSpec(Variant("delta_dv4", state), 0, TASK, CFG, lambda c: None)
+    key = run_key(base, code="x")
+    for how in (dict(delta_fused=False), dict(delta_compiled=True), dict(halting_fused=False)):
+        assert run_key(dataclasses.replace(base, variant=Variant("delta_dv4", dataclasses.replace(state, **how))),
+                       code="x") == key, how
+    assert run_key(dataclasses.replace(base, train_config=dataclasses.replace(CFG, sync_interval=7)), code="x") == key
+    assert run_key(dataclasses.replace(base, variant=Variant("delta_dv4", dataclasses.replace(state, delta_value_dim=2))),
+                   code="x") != key  # what is computed still is
+
+
+def test_a_version_reviewed_as_equivalent_reuses_the_earlier_versions_runs(monkeypatch):
+    spec = RunSpec(Variant("baseline", SMALL), 0, TASK, CFG, lambda c: None)
+    monkeypatch.setitem(experiments.RESULT_EQUIVALENT_CODE, "new", ("old", ("a.json", "b.json")))
+    assert experiments.results_version("new") == "old"
+    assert experiments.results_version("other") == "other"  # not reviewed: its own keys
+    assert run_key(spec, code=experiments.results_version("new")) == run_key(spec, code="old")
+    monkeypatch.setattr(experiments, "code_version", lambda: "new")
+    assert run_key(spec) == run_key(spec, code="old")  # the default key is the reviewed version's
+
+
+@pytest.mark.parametrize("version", sorted(experiments.RESULT_EQUIVALENT_CODE))
+def test_each_equivalence_entry_rests_on_two_fingerprints_that_agree(version):
+    """An entry of RESULT_EQUIVALENT_CODE names two history fingerprints at the full profile's model size, one
+    recorded by each version, and their comparison finds no arm DIFFERENT."""
+    import json
+
+    from benchmarks.history_fingerprint import compare
+
+    earlier, (before_file, after_file) = experiments.RESULT_EQUIVALENT_CODE[version]
+    root = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    before, after = (json.loads((root / name).read_text()) for name in (before_file, after_file))
+    assert before["meta"]["code_version"] == earlier and after["meta"]["code_version"] == version
+    assert before["meta"]["size"] == after["meta"]["size"] == "baby"
+    verdicts = compare(before, after)
+    assert "DIFFERENT" not in verdicts.values(), verdicts
+    assert len(verdicts) >= len(experiments.SWITCHES) + 2  # every switch, the baseline and a sparse arm
+
+
 def test_a_crash_in_a_worker_is_reported_with_every_other_row_and_never_cached(tmp_path):
     def crash(model, cfg):
         raise RuntimeError("a bug in a callback factory")
@@ -126,8 +168,8 @@ def test_the_readme_dask_example_runs_on_a_local_cluster():
 def test_every_library_module_is_classified_for_the_cache_key():
     """A new module must be added to TRAINING_MODULES (its edits invalidate cached runs) or to this list of
     modules that never change a training run's result."""
-    analysis = {"claims", "compute", "findings", "notebooks", "plots", "profiles", "provenance", "report", "session",
-                "source", "stats", "tuning"}
+    analysis = {"claims", "compute", "equivalent_code", "findings", "notebooks", "plots", "profiles", "provenance",
+                "report", "session", "source", "stats", "tuning"}
     library = {p.stem for p in Path(experiments.__file__).parent.glob("*.py")} - {"__init__"}
     assert library == set(experiments.TRAINING_MODULES) | analysis
     assert not set(experiments.TRAINING_MODULES) & analysis

@@ -1,0 +1,16 @@
+"""Library versions reviewed as training the same runs as an earlier version, so that they reuse its finished runs
+instead of training them again.
+
+``RESULT_EQUIVALENT_CODE`` maps a ``experiments.code_version()`` to ``(the earlier version, (fingerprint recorded
+by the earlier version, fingerprint recorded by this one))``. The fingerprints are ``benchmarks/results`` files of
+``benchmarks/history_fingerprint.py --size baby``: every arm of ``SWITCHES``, the baseline and a sparse arm trained
+from one seed at the ``full`` profile's model size, losses to the last bit. An entry is made only where their
+comparison finds every arm identical or equal up to rounding (what a fused autograd node or another summation
+order changes, like a different thread count); ``tests/test_grid.py`` checks each entry against its two files.
+Any other edit of a training module gives a version that is not listed here: new keys, and the runs train again.
+
+This file is not one of the training modules (``experiments.TRAINING_MODULES``): an entry names the version of
+those modules, so it cannot live among them.
+"""
+
+RESULT_EQUIVALENT_CODE: dict[str, tuple[str, tuple[str, str]]] = {}
