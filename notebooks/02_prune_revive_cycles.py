@@ -333,8 +333,8 @@ lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=250, eval_iters=100)))
 lm_arms = matched_variants(lm_base, ["dense_small", *strategy_names()])
 lm_runs, lm_sweep, lm_lr, lm_models = tuned_grid(lm_arms, seeds, chars, lm_train, lr_multipliers, tuning_seeds,
-                                                 return_models=True, **tuning,
-                                                 cache_dir=run.cache_dir)
+                                                 return_models=[("sparse_resonance_all", seeds[0])],  # read below
+                                                 **tuning, cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"02_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
 lm_summary = summarize(lm_runs)

@@ -53,7 +53,7 @@ from resonance_lib.data import prepare
 from resonance_lib.experiments import Variant, matched_variants, summarize
 from resonance_lib.findings import what_we_found
 from resonance_lib.halting import HaltingAttention, HaltingProbe
-from resonance_lib.model import ResonanceConfig, config_params
+from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params
 from resonance_lib.plots import arm_palette, save_figure, save_sweep, save_table
 from resonance_lib.prime import (
     PRIMES,
@@ -186,9 +186,11 @@ for level in ("char", "word"):
     arms = matched_variants(base, components)
     speed = measure_throughput(arms, corpus, run_cfg, **timing, cache_dir=run.cache_dir)  # interleaved, one thread
     ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
-    # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute below 0.8×
+    # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute below 0.8×; the
+    # trained models read below: the char level's halting and pre-manifest layers (first seed), every seed's memory
+    wanted = [("halting_attention", seeds[0]), ("premanifest_head", seeds[0]), *(("memory", s) for s in seeds)]
     level_runs, level_sweep, _, level_models = tuned_grid(arms, seeds, corpus, run_cfg, lr_multipliers, tuning_seeds,
-                                                          ratios=ratios, return_models=True,
+                                                          ratios=ratios, return_models=wanted if level == "char" else [],
                                                           **tuning, cache_dir=run.cache_dir)
     save_sweep(level_sweep, f"04_lr_sweep_{level}_{PROFILE}", FIG_DIR, stamp,
                title=f"{level} level: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
@@ -323,8 +325,10 @@ halting_arms = [Variant(f"iterated_x{k}", dataclasses.replace(char_base, attenti
 halting_arms += [Variant(f"halting_eps{e:g}", dataclasses.replace(char_base, attention="halting",
                                                                    halting_max_iters=max(depths), halting_epsilon=e),
                          callbacks=probe) for e in epsilons]
+# the trained halting models (first seed): how often their tokens halt decides a training step's FLOPs
 pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([Variant("baseline", char_base), *halting_arms], seeds, char,
-                                                         run_cfg, lr_multipliers, tuning_seeds, return_models=True,
+                                                         run_cfg, lr_multipliers, tuning_seeds,
+                                                         return_models=[(v.name, seeds[0]) for v in halting_arms],
                                                          **tuning, cache_dir=run.cache_dir)
 save_sweep(pareto_sweep, f"04_pareto_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="halting and fixed depth: learning-rate sweep (tuning seed)",
@@ -336,8 +340,9 @@ pareto = last.groupby("variant", sort=False).agg(test_loss=("test_loss", "mean")
 speed = pareto_runs.groupby("variant", sort=False)["tokens_per_s"].mean()
 pareto["tokens_per_s"] = pareto["variant"].map(speed)
 pareto["throughput_vs_baseline"] = pareto["tokens_per_s"] / speed["baseline"]
-pareto["flops_per_token"] = [flops_per_token(pareto_models[name, seeds[0]], char, run_cfg.batch_size)
-                             for name in pareto["variant"]]
+pareto["flops_per_token"] = [  # the baseline's FLOPs do not depend on its weights: a fresh model of its config
+    flops_per_token(ResonanceLM(char_base) if name == "baseline" else pareto_models[name, seeds[0]], char,
+                    run_cfg.batch_size) for name in pareto["variant"]]
 pareto["kind"] = ["baseline" if n == "baseline" else "fixed depth" if n.startswith("iterated") else "halting"
                   for n in pareto["variant"]]
 save_table(pareto, f"04_halting_pareto_{PROFILE}", FIG_DIR, stamp)

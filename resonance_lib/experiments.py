@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -470,9 +470,25 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+def _wanted_models(return_models, specs: Sequence[RunSpec]) -> set[tuple[str, int]]:
+    """The (variant, seed) pairs whose trained models ``run_grid`` returns: all with True, none with False, else the
+    pairs given (each one a run of the grid)."""
+    runs = {(spec.variant.name, spec.seed) for spec in specs}
+    if isinstance(return_models, bool):
+        return runs if return_models else set()
+    wanted = {tuple(pair) for pair in return_models} if isinstance(return_models, Collection) else None
+    if wanted is None or not all(len(p) == 2 for p in wanted):
+        raise ValueError(f"return_models={return_models!r} must be True, False or a collection of (variant, seed) "
+                         "pairs")
+    unknown = sorted(wanted - runs, key=str)
+    if unknown:
+        raise ValueError(f"return_models names {unknown}, which the grid does not run; its runs: {sorted(runs, key=str)}")
+    return wanted
+
+
 def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
              model_factory: Callable[[ResonanceConfig], torch.nn.Module] | None = None,
-             return_models: bool = False, *, workers: int | None = None, executor=None,
+             return_models: bool | Collection[tuple[str, int]] = False, *, workers: int | None = None, executor=None,
              cache_dir=None, progress: bool = True):
     """Train every variant with every seed; one row per (variant, seed, eval step).
 
@@ -490,7 +506,9 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
     commit, status (``ok`` / ``failed``) and error. A run that diverges (``NonFiniteLossError``) is a result:
     one ``failed`` row with NaN metrics and its error, and the grid goes on. A run that crashes is recorded the
     same way, and once every other run has finished a ``GridRunError`` carrying all the rows is raised.
-    With ``return_models=True`` also returns ``{(variant, seed): trained model}`` (on the CPU).
+    With ``return_models=True`` also returns ``{(variant, seed): trained model}`` (on the CPU); with a collection of
+    (variant, seed) pairs, only those models — the other runs are then served from a cached history alone, never
+    trained again for weights nobody reads.
     """
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -506,9 +524,10 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
     results: list[RunResult | None] = [None] * len(specs)
     code = results_version() if cache_dir is not None else None
     keys = [run_key(spec, code) for spec in specs] if cache_dir is not None else [None] * len(specs)
+    wanted = _wanted_models(return_models, specs)
     for i, (spec, key) in enumerate(zip(specs, keys, strict=True)):
         if key is not None:
-            results[i] = _cache_load(cache_dir, key, spec, need_model=return_models)
+            results[i] = _cache_load(cache_dir, key, spec, need_model=(spec.variant.name, spec.seed) in wanted)
     todo = [i for i, r in enumerate(results) if r is None]
     t_start, done = time.perf_counter(), len(specs) - len(todo)
     if progress and done:
@@ -551,10 +570,10 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
     crashed = [(r.variant, r.seed, r.exception) for r in results if r.exception is not None]
     if crashed:
         raise GridRunError(df, crashed) from crashed[0][2]
-    if not return_models:
+    if return_models is False:
         return df
     models = {(r.variant, r.seed): rebuild_model(spec, r) for spec, r in zip(specs, results, strict=True)
-              if r.model_state is not None}
+              if r.model_state is not None and (r.variant, r.seed) in wanted}
     return df, models
 
 

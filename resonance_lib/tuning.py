@@ -148,7 +148,8 @@ def with_learning_rates(variants: Sequence[Variant], chosen: dict[str, float], t
 
 def tuned_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_config: TrainConfig,
                multipliers: Sequence[float] = (1.0,), tuning_seeds: Sequence[int] = (100,),
-               metric: str = "final_val_loss", ratios: dict[str, float] | None = None, return_models: bool = False,
+               metric: str = "final_val_loss", ratios: dict[str, float] | None = None,
+               return_models: bool | Sequence[tuple[str, int]] = False,
                extend_edges: int = 0, confirm_seeds: Sequence[int] = (), **grid_options):
     """The protocol's grid in one call: (1) every arm's learning rate chosen by the same sweep on
     ``tuning_seeds`` (``tune_learning_rates``, extended past an edge up to ``extend_edges`` times, its two best rates
@@ -159,7 +160,8 @@ def tuned_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_co
     the baseline's time at the same rate, with its own full schedule (``<arm>@compute``, equal compute).
 
     Returns (runs, sweep, chosen rates), and the trained models of the evaluation runs as a fourth item with
-    ``return_models=True``; ``runs`` has a ``learning_rate`` column. Tuning seeds must not be evaluation seeds."""
+    ``return_models`` (True: all of them; or the (variant, seed) pairs wanted, as ``run_grid`` takes them); ``runs``
+    has a ``learning_rate`` column. Tuning seeds must not be evaluation seeds."""
     from .compute import equal_compute_variants  # compute imports the training modules; keep this one light
 
     for name, tuning in (("tuning_seeds", tuning_seeds), ("confirm_seeds", confirm_seeds)):
@@ -180,6 +182,6 @@ def tuned_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_co
     tuned = with_learning_rates(variants, chosen, train_config)
     arms = tuned + (equal_compute_variants(tuned, ratios, train_config.max_iters) if ratios else [])
     result = run_grid(arms, seeds, data, train_config, return_models=return_models, **grid_options)
-    runs, models = result if return_models else (result, None)
+    runs, models = result if return_models is not False else (result, None)
     runs["learning_rate"] = runs["variant"].str.removesuffix("@compute").map(chosen)
-    return (runs, sweep, chosen, models) if return_models else (runs, sweep, chosen)
+    return (runs, sweep, chosen, models) if return_models is not False else (runs, sweep, chosen)

@@ -78,6 +78,24 @@ def test_a_history_only_entry_serves_a_grid_without_models_and_is_retrained_for_
     assert trained == [1] and ("baseline", 0) in models  # a model was asked for: trained again
 
 
+def test_a_grid_asked_for_some_models_retrains_only_the_runs_whose_weights_it_returns(tmp_path, monkeypatch,
+                                                                                      one_thread):
+    variants = [Variant("baseline", SMALL)]
+    first = run_grid(variants, [0, 1], TASK, CFG, workers=1, cache_dir=tmp_path, progress=False)
+    for state in tmp_path.glob("*/state.pt"):
+        state.unlink()  # histories alone, as in a fresh clone
+    trained = []
+    real_train = experiments.train
+    monkeypatch.setattr(experiments, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    runs, models = run_grid(variants, [0, 1], TASK, CFG, workers=1, cache_dir=tmp_path, progress=False,
+                            return_models=[("baseline", 1)])
+    assert trained == [1] and set(models) == {("baseline", 1)}  # seed 0 came from its history
+    same_rows(first[first["seed"] == 0], runs[runs["seed"] == 0])
+    for bad, message in (([("baseline", 7)], "which the grid does not run"), ("baseline", "must be True, False or")):
+        with pytest.raises(ValueError, match=message):
+            run_grid(variants, [0, 1], TASK, CFG, workers=1, cache_dir=tmp_path, progress=False, return_models=bad)
+
+
 def test_the_cache_key_changes_with_everything_that_changes_a_result():
     base = RunSpec(Variant("baseline", SMALL), 0, TASK, CFG, lambda c: None)
     key = run_key(base, code="x")
