@@ -21,4 +21,7 @@ RESULT_EQUIVALENT_CODE: dict[str, tuple[str, tuple[str, str]]] = {
     # (delta_dv4, write_dv4, halting_attention, prime_all), none different.
     "9ebb3e81e49838d5": ("1d46faff827a7323", ("history_fingerprint_baby_35911c1.json",
                                               "history_fingerprint_baby_2175d9e.json")),
+    # 14a5967: run_grid returns only the models asked for (what a run trains is unchanged). Fingerprints as above.
+    "cf4d2b72394a026f": ("1d46faff827a7323", ("history_fingerprint_baby_35911c1.json",
+                                              "history_fingerprint_baby_14a5967.json")),
 }
