@@ -56,9 +56,9 @@ from resonance_lib.experiments import Variant, matched_variants, summarize
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params, match_params
 from resonance_lib.phase import (
-    PhaseProbe,
     PhaseResonanceAttention,
     phase_features,
+    phase_use,
     phonetic_phase_init,
     resonance_matrix,
     rhyme_groups,
@@ -195,7 +195,9 @@ timing.pivot_table(index=["device", "seq_len"], columns="form", values="ms").ass
 #   whose parameter starts at 0.3, so the gate starts at sigmoid(0.3) ≈ 0.57, and raw phases projected), matched
 #   in parameters like the other phase arms.
 #
-# Perplexity is $e^{\text{val loss}}$. `PhaseProbe` records the learned blend and $|w_h|$ at every eval.
+# Perplexity is $e^{\text{val loss}}$. `phase_use` reads the learned blend and $|w_h|$ off each trained phase
+# model. (The phase arms carry no probe while they train, so their runs are the same runs as notebook 05's
+# `phase_random` and `phase_phonetic` at the word level, trained once for both.)
 #
 # Phase attention costs more per step, so each arm below 0.8× the baseline's measured training throughput also
 # trains the steps that fit in the baseline's time (`<arm>@compute`, equal compute). In the `full` profile (the
@@ -217,10 +219,7 @@ variants.append(Variant("phase_phonetic_small", smaller))
 variants.append(Variant("standard_source_init", dataclasses.replace(base, position_init_std=1.0)))
 variants.append(Variant("phase_source_form", match_params(dataclasses.replace(base, embedding="phase_source",
                                                                               attention="phase"), config_params(base))))
-# the phase arms carry a probe of their phases; the others keep the default callbacks, so that identical arms
-# (the baseline) share their runs in the cache with notebook 04's word level
-probe = lambda model, cfg: [PhaseProbe()]  # noqa: E731
-variants = [dataclasses.replace(v, callbacks=probe) if v.config.attention == "phase" else v for v in variants]
+phase_arms = [v.name for v in variants if v.config.attention == "phase"]
 pd.DataFrame([{"variant": v.name, "params": config_params(v.config), "n_embd": v.config.n_embd,
                "ffn_hidden": v.config.mlp_hidden} for v in variants])
 
@@ -235,8 +234,10 @@ speed = measure_throughput(variants, words, lm_train, **pick(  # interleaved, on
     full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3)), cache_dir=run.cache_dir)
 ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
 # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute for arms below 0.8×
-runs, lm_sweep, lm_lr = tuned_grid(variants, seeds, words, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
-                                   **tuning, cache_dir=run.cache_dir)
+# (the phase arms' trained models, read below for what they learned)
+runs, lm_sweep, lm_lr, lm_models = tuned_grid(variants, seeds, words, lm_train, lr_multipliers, tuning_seeds,
+                                              ratios=ratios, return_models=[(a, s) for a in phase_arms for s in seeds],
+                                              **tuning, cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"03_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="word LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
 runs["val_ppl"] = np.exp(runs["val_loss"])
@@ -250,8 +251,11 @@ summary[["variant", "params", "val_loss_mean", "ppl_mean", "ppl_ci_low", "ppl_ci
          "throughput_ratio", "infer_tokens_per_s"]].round(3)
 
 # %% tags=[]
-layer_cols = [c for c in runs.columns if c.startswith("w_abs_L")]
-learned = runs.dropna(subset=["phase_blend"]).melt(id_vars=["variant", "seed", "step"], value_vars=["phase_blend"] + layer_cols)
+# what each phase arm learned, read off every seed's trained model: the blend g and each layer's |w_h|
+learned = pd.DataFrame([{"variant": arm, "seed": seed, "variable": name, "value": value}
+                        for (arm, seed), model in lm_models.items() for name, value in phase_use(model).items()])
+layer_cols = sorted(c for c in learned["variable"].unique() if c.startswith("w_abs_L"))
+learned["layer"] = learned["variable"].str.removeprefix("w_abs_L").where(learned["variable"] != "phase_blend")
 palette = arm_palette(summary["variant"])  # one colour per arm, every panel
 fig, axes = plt.subplots(1, 3, figsize=(16, 4))
 after_start = runs[runs["step"] > 0]  # step 0 (perplexity ≈ vocabulary size) would flatten the rest
@@ -259,14 +263,17 @@ sns.lineplot(data=after_start, x="step", y="val_ppl", hue="variant", palette=pal
 axes[0].set(xlabel="training step", ylabel="validation perplexity (e^loss)",
             title="validation perplexity (band: 95% CI over seeds)")
 sns.move_legend(axes[0], "upper right", fontsize=8)
-sns.lineplot(data=learned[learned["variable"] == "phase_blend"], x="step", y="value", hue="variant", palette=palette,
-             ax=axes[1], legend=False)
-axes[1].set(xlabel="training step", ylabel="blend g (share of the phase path)", title="learned blend g (init 0.3)")
-sns.lineplot(data=learned[learned["variable"] != "phase_blend"], x="step", y="value", hue="variant", palette=palette,
-             errorbar=("ci", 95), ax=axes[2], legend=False)
-axes[2].set(xlabel="training step", ylabel="|w_h| (mean over heads)",
-            title="phase-bias weight |w_h| (init 0.1)")
-save_figure(fig, learned, f"03_phase_training_{PROFILE}", FIG_DIR, stamp, title="training the phase arms");
+sns.pointplot(data=learned[learned["variable"] == "phase_blend"], x="variant", y="value", hue="variant",
+              palette=palette, errorbar=("ci", 95), ax=axes[1], legend=False)
+axes[1].axhline(0.3, color="0.6", ls="--")
+axes[1].set(xlabel="", ylabel="blend g (share of the phase path)", title="learned blend g (dashed: its init, 0.3)")
+axes[1].tick_params(axis="x", labelrotation=20)
+sns.pointplot(data=learned[learned["variable"] != "phase_blend"], x="layer", y="value", hue="variant",
+              palette=palette, errorbar=("ci", 95), dodge=0.3, ax=axes[2], legend=False)
+axes[2].axhline(0.1, color="0.6", ls="--")
+axes[2].set(xlabel="layer", ylabel="|w_h| (mean over heads)", title="phase-bias weight |w_h| (dashed: its init, 0.1)")
+save_figure(fig, learned, f"03_phase_training_{PROFILE}", FIG_DIR, stamp,
+            title="training the phase arms; what they learned at the end (95% CI over seeds)");
 
 # %% [markdown] tags=[]
 # ## 4. Where "60% smarter" came from
@@ -334,7 +341,7 @@ claims[["claim_id", "label", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm
 
 # %% tags=[]
 s = summary.set_index("variant")
-last = learned[learned["step"] == learned["step"].max()].groupby(["variant", "variable"])["value"].mean().unstack()
+last = learned.groupby(["variant", "variable"])["value"].mean().unstack()
 what_we_found(claims, stamp, facts=[
     "Validation perplexity: " + ", ".join(f"{v} {s.loc[v, 'ppl_mean']:.2f} ({int(s.loc[v, 'params']):,} params)"
                                           for v in s.index) + ".",

@@ -211,11 +211,18 @@ def phonetic_phase_init(words: list[str], n_frequencies: int = 32, phase_std: fl
     return table
 
 
+@torch.no_grad()
+def phase_use(model: nn.Module) -> dict[str, float]:
+    """How much a phase model uses its phases: ``phase_blend``, the embedding's blend g (its mean over dimensions
+    in the source's per-dimension form), and ``w_abs_L<i>``, the mean |w_h| over the heads of layer i's phase bias."""
+    use = {"phase_blend": model.wte.blend.mean().item()}
+    for i, block in enumerate(model.blocks):
+        use[f"w_abs_L{i}"] = block.attn.head_weight.abs().mean().item()
+    return use
+
+
 class PhaseProbe(Callback):
-    """Adds the learned blend g and each layer's mean |w_h| to the trainer's eval rows."""
+    """Adds ``phase_use`` (the learned blend g and each layer's mean |w_h|) to the trainer's eval rows."""
 
     def on_eval(self, state: TrainState, metrics: dict) -> None:
-        model = state.model
-        metrics["phase_blend"] = model.wte.blend.mean().item()  # per-dimension in the source's form
-        for i, block in enumerate(model.blocks):
-            metrics[f"w_abs_L{i}"] = block.attn.head_weight.detach().abs().mean().item()
+        metrics.update(phase_use(state.model))

@@ -147,3 +147,18 @@ def test_the_sources_phase_embedding_gates_per_dimension_from_sigmoid_of_0_3_and
     model = ResonanceLM(dataclasses.replace(BASE, embedding="phase_source", attention="phase"))
     logits, _ = model(torch.zeros(1, 5, dtype=torch.long))
     assert torch.isfinite(logits).all() and isinstance(model.wte, SourcePhaseEmbedding)
+
+
+def test_phase_use_reads_the_blend_and_each_layers_bias_weight_off_a_model():
+    from resonance_lib.phase import PhaseProbe, phase_use
+
+    model = ResonanceLM(dataclasses.replace(BASE, embedding="phase", attention="phase", phase_frequencies=4))
+    with torch.no_grad():
+        model.wte.blend_logit.fill_(0.0)  # g = sigmoid(0) = 0.5
+        for i, block in enumerate(model.blocks):
+            block.attn.head_weight.copy_(torch.tensor([-(i + 1.0), i + 3.0]))  # |w_h| means 2, 3
+    use = phase_use(model)
+    assert use == pytest.approx({"phase_blend": 0.5, "w_abs_L0": 2.0, "w_abs_L1": 3.0})
+    metrics = {}
+    PhaseProbe().on_eval(type("State", (), {"model": model})(), metrics)
+    assert metrics == use  # the probe adds the same numbers to an eval row
