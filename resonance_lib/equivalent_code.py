@@ -24,4 +24,7 @@ RESULT_EQUIVALENT_CODE: dict[str, tuple[str, tuple[str, str]]] = {
     # 14a5967: run_grid returns only the models asked for (what a run trains is unchanged). Fingerprints as above.
     "cf4d2b72394a026f": ("1d46faff827a7323", ("history_fingerprint_baby_35911c1.json",
                                               "history_fingerprint_baby_14a5967.json")),
+    # 0a481fd: phase.phase_use, which PhaseProbe calls (an observer; what a run trains is unchanged).
+    "c229595c8a7116cc": ("1d46faff827a7323", ("history_fingerprint_baby_35911c1.json",
+                                              "history_fingerprint_baby_0a481fd.json")),
 }
