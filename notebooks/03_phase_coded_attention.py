@@ -267,7 +267,7 @@ sns.pointplot(data=learned[learned["variable"] == "phase_blend"], x="variant", y
               palette=palette, errorbar=("ci", 95), ax=axes[1], legend=False)
 axes[1].axhline(0.3, color="0.6", ls="--")
 axes[1].set(xlabel="", ylabel="blend g (share of the phase path)",
-            title="learned blend g (dashed: our init, 0.3; the source form's is sigmoid(0.3) ≈ 0.57)")
+            title="learned blend g (dashed: our init, 0.3;\nthe source form starts at sigmoid(0.3) ≈ 0.57)")
 axes[1].tick_params(axis="x", labelrotation=20)
 sns.pointplot(data=learned[learned["variable"] != "phase_blend"], x="layer", y="value", hue="variant",
               palette=palette, errorbar=("ci", 95), dodge=0.3, ax=axes[2], legend=False)
