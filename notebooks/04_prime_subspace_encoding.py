@@ -36,6 +36,7 @@ FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs fr
 DATA_DIR = None  # a directory holding <corpus>/<file>; None: RESONANCE_DATA_DIR, then data/, then download
 
 # %% tags=[]
+import copy
 import dataclasses
 import math
 import time
@@ -52,7 +53,7 @@ from resonance_lib.compute import flops_per_token, measure_throughput
 from resonance_lib.data import prepare
 from resonance_lib.experiments import Variant, matched_variants, summarize
 from resonance_lib.findings import what_we_found
-from resonance_lib.halting import HaltingAttention, HaltingProbe
+from resonance_lib.halting import HaltingAttention, halting_use
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params
 from resonance_lib.plots import arm_palette, save_figure, save_sweep, save_table
 from resonance_lib.prime import (
@@ -307,44 +308,75 @@ halting_summary
 # - **iterated ×k**, k = 1…4: the halting module with ε → 0, so every token runs exactly k passes — fixed depth;
 # - **halting ε**: at most 4 passes, a token stops when its normalised attention entropy falls below ε, for a
 #   sweep of ε (higher ε halts sooner; normalised entropy is at most 1, so ε > 1 also stops tokens whose
-#   attention is spread evenly, and the largest ε stops every token after one pass).
+#   attention is spread evenly, and the largest ε stops every token after one pass). At ε = 0.5 this is
+#   `halting_attention`, the arm of the ablation above (and of notebook 05): the same runs, not new ones.
 #
-# Compute is the attention passes the layers ran (`HaltingProbe`: the module runs no pass once every token of
-# the batch has halted), the FLOPs of a training step (`torch.utils.flop_counter`) and the measured tokens/s.
+# Compute is read off the trained models: the attention passes their layers run on the same validation batches
+# of the training batch size (`halting_use`; the module runs no pass once every token of the batch has halted),
+# averaged over the seeds; the FLOPs of a training step (`torch.utils.flop_counter`, seed 0); and the training
+# throughput, timed interleaved in one process, each halting arm from its trained weights (seed 0: how soon its
+# tokens halt decides what a step costs) against the baseline.
 
 # %% tags=[]
 char_base = ResonanceConfig(vocab_size=char.vocab_size, **size)
-depths = pick(PROFILE, smoke=(1, 2), quick=(1, 2, 4), full=(1, 2, 4), gpu=(1, 2, 3, 4))
+char_baseline, halting_attention = matched_variants(char_base, ["halting_attention"])  # the ablation's two arms
+depths = pick(PROFILE, smoke=(1, 4), quick=(1, 2, 4), full=(1, 2, 4), gpu=(1, 2, 3, 4))
 # ε > 1 halts even evenly spread attention; from ε ≈ 1.35 every token stops at the first pass (τ = 0.05)
-epsilons = pick(PROFILE, smoke=(0.9,), quick=(0.5, 1.0, 1.5), full=(0.5, 0.9, 1.0, 1.2, 1.5),
+epsilons = pick(PROFILE, smoke=(0.5, 1.5), quick=(0.5, 1.0, 1.5), full=(0.5, 0.9, 1.0, 1.2, 1.5),
                 gpu=(0.5, 0.8, 0.9, 1.0, 1.2, 1.5))
-probe = lambda model, cfg: [HaltingProbe()]  # noqa: E731
-halting_arms = [Variant(f"iterated_x{k}", dataclasses.replace(char_base, attention="halting", halting_max_iters=k,
-                                                               halting_epsilon=1e-6), callbacks=probe)
-                for k in depths]
-halting_arms += [Variant(f"halting_eps{e:g}", dataclasses.replace(char_base, attention="halting",
-                                                                   halting_max_iters=max(depths), halting_epsilon=e),
-                         callbacks=probe) for e in epsilons]
-# the trained halting models (first seed): how often their tokens halt decides a training step's FLOPs
-pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([Variant("baseline", char_base), *halting_arms], seeds, char,
-                                                         run_cfg, lr_multipliers, tuning_seeds,
-                                                         return_models=[(v.name, seeds[0]) for v in halting_arms],
+most_passes = halting_attention.config.halting_max_iters
+assert max(depths) == most_passes, "the deepest fixed-depth arm runs as many passes as halting may"
+fixed_depth = [Variant(f"iterated_x{k}", dataclasses.replace(halting_attention.config, halting_max_iters=k,
+                                                              halting_epsilon=1e-6)) for k in depths]
+# at its own ε (0.5) the halting arm is the ablation's `halting_attention`, the same runs; other ε are new arms
+epsilon_arms = {e: halting_attention if e == halting_attention.config.halting_epsilon else
+                Variant(f"halting_eps{e:g}", dataclasses.replace(halting_attention.config, halting_epsilon=e))
+                for e in epsilons}
+halting_arms = fixed_depth + list(epsilon_arms.values())
+# every seed's trained halting model: the passes are read off them
+pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([char_baseline, *halting_arms], seeds, char, run_cfg,
+                                                         lr_multipliers, tuning_seeds,
+                                                         return_models=[(v.name, s) for v in halting_arms
+                                                                        for s in seeds],
                                                          **tuning, cache_dir=run.cache_dir)
 save_sweep(pareto_sweep, f"04_pareto_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="halting and fixed depth: learning-rate sweep (tuning seed)",
            tuning_seeds=tuning_seeds + confirm_seeds)
+# the passes each trained model runs on validation batches of the training batch size (the same batches for all)
+batch_gen = torch.Generator().manual_seed(0)
+val_batches = [char.get_batch("val", run_cfg.batch_size, size["block_size"], generator=batch_gen)[0]
+               for _ in range(pick(PROFILE, smoke=2, quick=10, full=20, gpu=20))]
+use = pd.DataFrame([{"variant": v.name, "seed": s, **halting_use(pareto_models[v.name, s], val_batches)}
+                    for v in halting_arms for s in seeds])
 last = pareto_runs[pareto_runs["step"] == pareto_runs.groupby(["variant", "seed"])["step"].transform("max")]
-pareto = last.groupby("variant", sort=False).agg(test_loss=("test_loss", "mean"), sd=("test_loss", "std"),
-                                                 mean_passes=("mean_passes", "mean"),
-                                                 mean_iterations=("mean_iterations", "mean")).reset_index()
-speed = pareto_runs.groupby("variant", sort=False)["tokens_per_s"].mean()
-pareto["tokens_per_s"] = pareto["variant"].map(speed)
-pareto["throughput_vs_baseline"] = pareto["tokens_per_s"] / speed["baseline"]
-pareto["flops_per_token"] = [  # the baseline's FLOPs do not depend on its weights: a fresh model of its config
-    flops_per_token(ResonanceLM(char_base) if name == "baseline" else pareto_models[name, seeds[0]], char,
-                    run_cfg.batch_size) for name in pareto["variant"]]
+pareto = last.merge(use, on=["variant", "seed"], how="left").groupby("variant", sort=False).agg(
+    test_loss=("test_loss", "mean"), sd=("test_loss", "std"), mean_passes=("mean_passes", "mean"),
+    mean_iterations=("mean_iterations", "mean")).reset_index()
+pareto["epsilon"] = pareto["variant"].map({v.name: e for e, v in epsilon_arms.items()})
 pareto["kind"] = ["baseline" if n == "baseline" else "fixed depth" if n.startswith("iterated") else "halting"
                   for n in pareto["variant"]]
+# throughput timed interleaved in one process, each halting arm from its trained weights (seed 0; a step's cost
+# follows how soon its tokens halt), the baseline from fresh ones (its cost does not depend on its weights)
+trained = [(v.config, pareto_models[v.name, seeds[0]]) for v in halting_arms]
+
+
+def trained_or_fresh(config):
+    """A copy of the trained seed-0 model of the halting arm with this config (the timing trains it on), or a
+    fresh model of a config no halting arm has (the baseline)."""
+    for arm_config, model in trained:
+        if arm_config == config:
+            return copy.deepcopy(model)
+    return ResonanceLM(config)
+
+
+speed = measure_throughput([char_baseline, *halting_arms], char, run_cfg, **timing, model_factory=trained_or_fresh,
+                           cache_dir=run.cache_dir)
+tokens_per_s = speed.groupby("variant", sort=False)["tokens_per_s"].median()
+pareto["tokens_per_s"] = pareto["variant"].map(tokens_per_s)
+pareto["throughput_vs_baseline"] = pareto["tokens_per_s"] / tokens_per_s["baseline"]
+pareto["flops_per_token"] = pareto["variant"].map({v.name: flops_per_token(trained_or_fresh(v.config), char,
+                                                                           run_cfg.batch_size)
+                                                   for v in [char_baseline, *halting_arms]})
 save_table(pareto, f"04_halting_pareto_{PROFILE}", FIG_DIR, stamp)
 pareto.round(4)
 
@@ -366,7 +398,7 @@ for ax, x, label in ((axes[0], "flops_per_token", "training FLOPs per token (cou
     halted = pareto[pareto["kind"] == "halting"]
     ax.scatter(halted[x], halted["test_loss"], color="tab:red", zorder=3, label="halting (ε sweep)")
     for r in halted.itertuples():
-        ax.annotate(f"ε={r.variant.removeprefix('halting_eps')} ({r.mean_passes:.1f} passes)",
+        ax.annotate(f"ε={r.epsilon:g} ({r.mean_passes:.1f} passes)",
                     (getattr(r, x), r.test_loss), textcoords="offset points", va="bottom", fontsize=7,
                     color="tab:red", **inward(getattr(r, x), middle))
     base_row = pareto[pareto["kind"] == "baseline"].iloc[0]
@@ -401,10 +433,10 @@ save_figure(fig, pareto, f"04_halting_pareto_{PROFILE}", FIG_DIR, stamp,
 # %% tags=[]
 claims = record_claims([measure("prime_model_beats_baseline", runs[runs["level"] == level], "prime_all",
                                 label=f"{level} level") for level in ("char", "word")]
-                       + [measure("halting_saves_compute", pareto_runs, f"halting_eps{e:g}",
-                                  baseline=f"iterated_x{max(depths)}",
-                                  label=f"ε = {e:g}, {pareto.set_index('variant').loc[f'halting_eps{e:g}', 'mean_passes']:.2f}"
-                                        f" of {max(depths)} passes") for e in epsilons], "04", stamp, FIG_DIR)
+                       + [measure("halting_saves_compute", pareto_runs, arm.name, baseline=f"iterated_x{most_passes}",
+                                  label=f"ε = {e:g}, {pareto.set_index('variant').loc[arm.name, 'mean_passes']:.2f}"
+                                        f" of {most_passes} passes") for e, arm in epsilon_arms.items()],
+                       "04", stamp, FIG_DIR)
 save_table(claims, f"04_verdict_{PROFILE}", FIG_DIR, stamp)
 claims[["claim_id", "label", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "power", "verdict",
         "supports"]].round(4)

@@ -177,16 +177,41 @@ class HaltingAttention(Component):
         return {"ponder": self.ponder_cost} if self.ponder_cost is not None else {}
 
 
+def halting_counts(model: nn.Module) -> dict[str, float]:
+    """What the halting layers of ``model`` did in its last forward: ``mean_iterations`` (iterations per token,
+    mean over tokens and layers), ``mean_passes`` (attention passes run, mean over layers) and
+    ``mean_sequence_passes`` (passes per sequence, mean over layers: what the compute follows). Empty for a model
+    without halting layers."""
+    layers = [m for m in model.modules() if isinstance(m, HaltingAttention) and m.last_iterations is not None]
+    if not layers:
+        return {}
+    return {"mean_iterations": float(torch.stack([m.last_iterations.mean() for m in layers]).mean()),
+            "mean_passes": sum(m.passes for m in layers) / len(layers),
+            "mean_sequence_passes": sum(m.sequence_passes / m.last_iterations.shape[0] for m in layers) / len(layers)}
+
+
+@torch.no_grad()
+def halting_use(model: nn.Module, batches) -> dict[str, float]:
+    """``halting_counts`` of a trained model, averaged over ``batches`` (token-id tensors of one shape, e.g.
+    validation batches of the training batch size: a pass is skipped only once every sequence of the batch has
+    halted, so the passes depend on the batch). The model runs in eval mode; its mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        counts = []
+        for x in batches:
+            model(x)
+            counts.append(halting_counts(model))
+    finally:
+        model.train(was_training)
+    if not counts:
+        raise ValueError("halting_use needs at least one batch; got none")
+    return {name: sum(c[name] for c in counts) / len(counts) for name in counts[0]}
+
+
 class HaltingProbe(Callback):
-    """Adds to the trainer's eval rows what the halting layers did on the last evaluation batch:
-    ``mean_iterations`` (iterations per token, mean over tokens and layers) and ``mean_passes`` (attention passes
-    run, mean over layers) and ``mean_sequence_passes`` (passes per sequence, mean over layers: what the compute
-    follows)."""
+    """Adds ``halting_counts`` to the trainer's eval rows: what the halting layers did on the last evaluation
+    batch (``mean_iterations``, ``mean_passes``, ``mean_sequence_passes``)."""
 
     def on_eval(self, state: TrainState, metrics: dict) -> None:
-        layers = [m for m in state.model.modules() if isinstance(m, HaltingAttention) and m.last_iterations is not None]
-        if layers:
-            metrics["mean_iterations"] = float(torch.stack([m.last_iterations.mean() for m in layers]).mean())
-            metrics["mean_passes"] = sum(m.passes for m in layers) / len(layers)
-            metrics["mean_sequence_passes"] = sum(m.sequence_passes / m.last_iterations.shape[0]
-                                                  for m in layers) / len(layers)
+        metrics.update(halting_counts(state.model))

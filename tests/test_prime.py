@@ -303,6 +303,39 @@ def test_bad_prime_config(changes, pattern):
         dataclasses.replace(BASE, **changes)
 
 
+def test_halting_use_reads_the_passes_of_a_trained_model_over_batches():
+    from resonance_lib.halting import halting_counts, halting_use
+    from resonance_lib.model import ResonanceConfig, ResonanceLM
+
+    config = ResonanceConfig(vocab_size=16, block_size=16, n_layer=2, n_head=2, n_embd=16, attention="halting",
+                             halting_max_iters=3)
+    batches = [torch.randint(16, (4, 16), generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    torch.manual_seed(0)
+    never = ResonanceLM(dataclasses.replace(config, halting_epsilon=1e-6))  # no token halts early: fixed depth
+    use = halting_use(never, batches)
+    assert use["mean_passes"] == use["mean_sequence_passes"] == 3.0
+    assert 2.8 < use["mean_iterations"] < 3.0  # the first position sees one key: entropy 0, it halts early
+    assert never.training  # its mode is restored
+    first = ResonanceLM(dataclasses.replace(config, halting_epsilon=2.0))  # every token halts at the first pass
+    assert halting_use(first, batches)["mean_passes"] == 1.0
+    torch.manual_seed(0)
+    middle = ResonanceLM(dataclasses.replace(config, halting_epsilon=0.7)).eval()
+    with torch.no_grad():  # sharp, content-dependent attention: some tokens halt, how many depends on the batch
+        for name, weight in middle.named_parameters():
+            if "attn" in name and weight.dim() == 2:
+                weight.mul_(20)
+    each = []
+    for x in batches:
+        with torch.no_grad():
+            middle(x)
+        each.append(halting_counts(middle))
+    assert len({c["mean_iterations"] for c in each}) > 1  # batches differ, so the mean is over all of them
+    assert halting_use(middle, batches) == pytest.approx({k: sum(c[k] for c in each) / 3 for k in each[0]})
+    assert halting_use(ResonanceLM(dataclasses.replace(config, attention="standard")), batches) == {}
+    with pytest.raises(ValueError, match="at least one batch"):
+        halting_use(never, [])
+
+
 def test_halting_probe_reports_iterations_and_passes_at_every_eval():
     from resonance_lib.data import SequenceReconstruction
     from resonance_lib.halting import HaltingProbe
