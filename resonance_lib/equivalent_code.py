@@ -27,4 +27,8 @@ RESULT_EQUIVALENT_CODE: dict[str, tuple[str, tuple[str, str]]] = {
     # 0a481fd: phase.phase_use, which PhaseProbe calls (an observer; what a run trains is unchanged).
     "c229595c8a7116cc": ("1d46faff827a7323", ("history_fingerprint_baby_35911c1.json",
                                               "history_fingerprint_baby_0a481fd.json")),
+    # 7963522: halting.halting_use and halting_counts, which HaltingProbe calls (observers; what a run trains is
+    # unchanged).
+    "7d3bbcbc8404e19d": ("1d46faff827a7323", ("history_fingerprint_baby_35911c1.json",
+                                              "history_fingerprint_baby_7963522.json")),
 }
