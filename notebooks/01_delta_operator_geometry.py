@@ -386,11 +386,21 @@ for claim_id, arm in (("ddl_scalar_lm", "delta_dv1"), ("ddl_dv4_lm", "delta_dv4"
     if f"{arm}@compute" in set(lm_runs["variant"]):
         lm_measurements.append(measure(claim_id, lm_runs, f"{arm}@compute", comparison="equal_compute",
                                        label=f"char LM, {ratios[arm]:.2f}× the baseline's throughput"))
+def forgetting_context(arm, reference="baseline"):
+    """Whether the task could tell the two apart: their final answer accuracy against chance, seeds solved."""
+    solved = {v: int((kv_acc[v] >= 0.9).sum()) for v in (arm, reference)}
+    return (f"answer accuracy: {reference} {kv_acc[reference].mean():.2f}, {arm} {kv_acc[arm].mean():.2f} (chance "
+            f"{1 / task.n_values:.3f}); solved (≥ 0.9): {solved[reference]} and {solved[arm]} of {len(kv_acc)} seeds")
+
+
 claims = record_claims([
-    measure("delta_forgetting", kv_runs, "delta_dv1", label="forgetting task, d_v = 1"),
-    measure("delta_forgetting", kv_runs, "delta_dv4", label="forgetting task, d_v = 4"),
+    measure("delta_forgetting", kv_runs, "delta_dv1", label="forgetting task, d_v = 1",
+            context=forgetting_context("delta_dv1")),
+    measure("delta_forgetting", kv_runs, "delta_dv4", label="forgetting task, d_v = 4",
+            context=forgetting_context("delta_dv4")),
     measure("delta_forgetting", kv_runs, "delta_dv4", baseline="write_dv4",
-            label="forgetting task, d_v = 4, against its write-only control"),
+            label="forgetting task, d_v = 4, against its write-only control",
+            context=forgetting_context("delta_dv4", "write_dv4")),
     *lm_measurements,
 ], "01", stamp, FIG_DIR)
 save_table(claims, f"01_verdict_{PROFILE}", FIG_DIR, stamp)

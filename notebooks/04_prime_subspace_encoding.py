@@ -431,11 +431,22 @@ save_figure(fig, pareto, f"04_halting_pareto_{PROFILE}", FIG_DIR, stamp,
 # margin, with its passes beside it.
 
 # %% tags=[]
+point = pareto.set_index("variant")
+deepest = point.loc[f"iterated_x{most_passes}"]
+
+
+def pareto_context(arm):
+    """A halting arm's compute beside the deepest fixed-depth arm's: what 'saving compute' rests on."""
+    return (f"{point.loc[arm, 'flops_per_token']:,.0f} training FLOPs per token (iterated ×{most_passes}: "
+            f"{deepest['flops_per_token']:,.0f}); throughput {point.loc[arm, 'throughput_vs_baseline']:.2f}× the "
+            f"baseline's (iterated ×{most_passes}: {deepest['throughput_vs_baseline']:.2f}×)")
+
+
 claims = record_claims([measure("prime_model_beats_baseline", runs[runs["level"] == level], "prime_all",
                                 label=f"{level} level") for level in ("char", "word")]
                        + [measure("halting_saves_compute", pareto_runs, arm.name, baseline=f"iterated_x{most_passes}",
-                                  label=f"ε = {e:g}, {pareto.set_index('variant').loc[arm.name, 'mean_passes']:.2f}"
-                                        f" of {most_passes} passes") for e, arm in epsilon_arms.items()],
+                                  label=f"ε = {e:g}, {point.loc[arm.name, 'mean_passes']:.2f} of {most_passes} passes",
+                                  context=pareto_context(arm.name)) for e, arm in epsilon_arms.items()],
                        "04", stamp, FIG_DIR)
 save_table(claims, f"04_verdict_{PROFILE}", FIG_DIR, stamp)
 claims[["claim_id", "label", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "power", "verdict",

@@ -103,6 +103,9 @@ class Measurement:
     differences: Sequence[float]
     n_failed: int = 0
     label: str = ""  # what was compared, e.g. "char level" (several measurements may share a claim)
+    # what the comparison rests on, in numbers computed from the runs: whether the task could tell the arms apart
+    # (e.g. the reference's accuracy against chance), what the arm cost; "" when the label says enough
+    context: str = ""
 
     def __post_init__(self):
         if self.claim_id not in CLAIMS:
@@ -112,15 +115,16 @@ class Measurement:
 
 
 def measure(claim_id: str, runs: pd.DataFrame, arm: str, baseline: str = "baseline",
-            comparison: str = "equal_steps", label: str = "") -> Measurement:
+            comparison: str = "equal_steps", label: str = "", context: str = "") -> Measurement:
     """The claim's measurement from ``run_grid``'s table: the paired differences arm − baseline of the claim's
-    metric at each run's last evaluation (``experiments.paired_differences``)."""
+    metric at each run's last evaluation (``experiments.paired_differences``); ``label`` and ``context`` as in
+    ``Measurement``."""
     from .experiments import paired_differences
 
     if claim_id not in CLAIMS:
         raise ValueError(f"claim_id={claim_id!r} is not in the registry; known: {sorted(CLAIMS)}")
     differences, n_failed = paired_differences(runs, arm, baseline, CLAIMS[claim_id].metric)
-    return Measurement(claim_id, comparison, differences, n_failed=n_failed, label=label or arm)
+    return Measurement(claim_id, comparison, differences, n_failed=n_failed, label=label or arm, context=context)
 
 
 def supports(claim: Claim, verdict: str) -> str:
@@ -138,7 +142,8 @@ def evaluate_family(measurements: Sequence[Measurement]) -> pd.DataFrame:
         result = compare(m.differences, claim.margin, claim.lower_is_better, family_size=len(measurements),
                          claimed_improvement=claim.claimed_improvement)
         record = {k: v for k, v in asdict(claim).items() if k != "id"}
-        rows.append({"claim_id": claim.id, "label": m.label, "comparison": m.comparison, **record, **result,
+        rows.append({"claim_id": claim.id, "label": m.label, "context": m.context, "comparison": m.comparison,
+                     **record, **result,
                      "n_failed": m.n_failed})
     table = pd.DataFrame(rows)
     if len(table):

@@ -70,7 +70,7 @@ TABLES = [
 # rendered as it is: one row per measured comparison, no parsing, no lookup by name.
 
 CLAIM_COLUMNS = {"notebook": "nb", "words": "claim (the source's words)", "source": "source", "number": "their number",
-                 "label": "measured on", "comparison": "comparison", "n_seeds": "seeds", "estimate": "Δ (arm − ref.)",
+                 "label": "measured on", "context": "what it rests on", "comparison": "comparison", "n_seeds": "seeds", "estimate": "Δ (arm − ref.)",
                  "interval": "simultaneous 95% CI", "margin": "margin", "p_holm": "Holm p", "power": "power",
                  "verdict": "verdict", "supports": "the claim", "device": "device", "commit": "commit"}
 
@@ -80,8 +80,10 @@ def claim_table(fig_dir: Path, profile: str) -> pd.DataFrame | None:
     path = fig_dir / f"claims_{profile}.csv"
     if not path.exists():
         return None
-    table = pd.read_csv(path, dtype={"notebook": str, "commit": str, "number": str, "label": str}).fillna(
-        {"number": "", "label": ""})
+    table = pd.read_csv(path, dtype={"notebook": str, "commit": str, "number": str, "label": str, "context": str})
+    if "context" not in table:  # written before claims carried their context
+        table["context"] = ""
+    table = table.fillna({"number": "", "label": "", "context": ""})
     table["interval"] = [f"[{lo:+.4f}, {hi:+.4f}]" for lo, hi in zip(table["ci_low"], table["ci_high"], strict=True)]
     table["estimate"] = table["estimate"].map(lambda v: f"{v:+.4f}")
     table["comparison"] = table["comparison"].str.replace("_", " ")

@@ -35,6 +35,19 @@ def test_record_claims_writes_the_protocol_columns_and_replaces_a_notebooks_rows
     assert sorted(table["claim_id"]) == ["everything_beats_baseline", "phase_beats_standard"]
 
 
+def test_a_measurement_carries_its_context_into_the_claims_file(tmp_path):
+    from resonance_lib.claims import measure
+
+    runs = pd.DataFrame([{"variant": v, "seed": s, "step": 10, "val_acc": acc + 0.01 * s}
+                         for s in range(6) for v, acc in (("baseline", 0.4), ("delta_dv4", 0.6))])
+    context = "reference accuracy 0.43 (chance 0.125)"
+    m = measure("delta_forgetting", runs, "delta_dv4", label="forgetting task", context=context)
+    assert m.context == context and m.label == "forgetting task"
+    record_claims([m], "01", STAMP, tmp_path)
+    table = pd.read_csv(tmp_path / "claims_smoke.csv", dtype={"notebook": str, "commit": str})
+    assert table["context"].tolist() == [context]
+
+
 def test_each_recorded_verdict_follows_from_its_rows_interval_margin_and_power(tmp_path):
     measurements = [Measurement(cid, "equal_steps", diffs) for cid, diffs in [
         ("ddl_scalar_lm", [-0.01, -0.012, -0.009, -0.011, -0.010, -0.008]),

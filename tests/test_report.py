@@ -20,7 +20,8 @@ def test_the_claim_table_is_the_recorded_claims_file_rendered_as_it_is(tmp_path)
 
     stamp = Stamp("quick", "cpu (2 threads)", (0, 1, 2, 3, 4, 5), "abc1234")
     rows = record_claims([Measurement("phase_beats_standard", "equal_steps", [0.2, 0.21, 0.19, 0.2, 0.22, 0.18],
-                                      label="random phases")], "03", stamp, tmp_path)
+                                      label="random phases", context="baseline perplexity 12.3")], "03", stamp,
+                         tmp_path)
     record_claims([Measurement("everything_beats_baseline", "equal_compute", [0.1, 0.12, 0.09], label="char")], "05",
                   stamp, tmp_path)
     table = claim_table(tmp_path, "quick")
@@ -29,6 +30,7 @@ def test_the_claim_table_is_the_recorded_claims_file_rendered_as_it_is(tmp_path)
     first = rows.iloc[0]
     assert table["simultaneous 95% CI"].iloc[0] == f"[{first['ci_low']:+.4f}, {first['ci_high']:+.4f}]"
     assert table["comparison"].iloc[1] == "equal compute" and table["their number"].iloc[1] == ""
+    assert list(table["what it rests on"]) == ["baseline perplexity 12.3", ""]
     assert "Claim vs measured (quick profile)" in render(tmp_path, "quick", only_existing=True)
     assert claim_table(tmp_path, "gpu") is None  # nothing recorded in that profile: no table
 
