@@ -14,7 +14,7 @@ those modules, so it cannot live among them.
 """
 
 RESULT_EQUIVALENT_CODE: dict[str, tuple[str, tuple[str, str]]] = {
-    # 2175d9e trains 35911c1's runs (the commit notebook 05's `full` run is pinned at). Between them: the fused
+    # 2175d9e trains 35911c1's runs (the commit notebook 05's `full` run began at). Between them: the fused
     # write-only node, contiguous read taps, the fused attention-with-entropy node of halting attention, batched
     # host syncs and prefetched batches, options that default to the old behaviour (the lookup task, MNIST
     # shifts, halting ε up to 2, delta_compiled). Fingerprints: 11 arms identical, 4 within 1.0e-6 relative

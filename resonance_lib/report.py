@@ -19,6 +19,7 @@ from .data import PACKAGE_ROOT
 from .plots import read_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
 BENCH_START, BENCH_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 # (csv stem without the profile suffix, heading, columns to show)
@@ -220,6 +221,56 @@ def render_benchmarks(results_dir: Path) -> str:
     return "\n\n".join(parts)
 
 
+# The README's opening summary comes from the first of these profiles that has recorded claims: the protocol's
+# committed results first, the exploratory `quick` run only until they exist.
+HEADLINE_PROFILES = ("full", "gpu", "quick")
+# what each value of the claims file's `supports` column says, in the order the summary counts them
+SUPPORT_WORDS = {"holds": "support their claim", "contradicted": "contradict it",
+                 "not supported": "are not supported (no effect where the run had the power to see the claimed one)",
+                 "inconclusive": "cannot tell (inconclusive)"}
+
+
+def render_headline(fig_dir: Path, profiles: tuple[str, ...] = HEADLINE_PROFILES) -> str:
+    """The README's opening: how many recorded comparisons support, contradict or cannot tell each claim, the
+    claims with a supporting comparison, and notebook 05's forest plot with a caption read from its table's stamp.
+    Counted from ``claims_<profile>.csv`` of the first profile in ``profiles`` that has one."""
+    from .findings import EXPLORATORY
+
+    profile = next((p for p in profiles if (fig_dir / f"claims_{p}.csv").exists()), None)
+    if profile is None:
+        return ("No notebook has recorded a claim yet: run the notebooks (`make notebooks`), then "
+                "`python -m resonance_lib.report`.")
+    claims = pd.read_csv(fig_dir / f"claims_{profile}.csv", dtype={"notebook": str, "commit": str})
+    counts = claims["supports"].value_counts()
+    unknown = sorted(set(counts.index) - set(SUPPORT_WORDS))
+    if unknown:
+        raise ValueError(f"claims_{profile}.csv: supports={unknown} not among {list(SUPPORT_WORDS)}")
+    tally = ", ".join(f"{counts[s]} {words}" for s, words in SUPPORT_WORDS.items() if s in counts)
+    commits = ", ".join(sorted(set(claims["commit"].astype(str))))
+    devices = ", ".join(sorted(set(claims["device"].astype(str))))
+    lines = [f"**In short** (`{profile}` profile, {devices}, commit {commits}; counted from "
+             f"`figures/claims_{profile}.csv`): of the {len(claims)} comparisons recorded for "
+             f"{claims['claim_id'].nunique()} claims, {tally}."]
+    held = claims[claims["supports"] == "holds"]
+    if len(held):
+        lines.append("Comparisons that support their claim: " + "; ".join(
+            f"{row.claim_id} (notebook {row.notebook}, {row.label}, {row.comparison.replace('_', ' ')})"
+            for row in held.itertuples()) + ".")
+    else:
+        lines.append("No comparison supports its claim.")
+    if profile in EXPLORATORY:
+        lines.append(f"Caveat: {EXPLORATORY[profile]}.")
+    forest = fig_dir / f"05_forest_{profile}.png"
+    table = fig_dir / f"05_forest_{profile}.csv"
+    if forest.exists() and table.exists():
+        stamp = read_table(table).iloc[0]
+        lines.append(f"![each arm against the matched baseline, paired by seed]({fig_dir.name}/{forest.name})\n\n"
+                     f"*Notebook 05, `{stamp['profile']}` profile ({stamp['device']}), seeds {stamp['seeds']}, commit "
+                     f"{stamp['commit']}: each arm (and each control) minus its reference in test loss, paired by seed, "
+                     "simultaneous 95% intervals; the grey band is the declared margin. Left of zero is better.*")
+    return "\n\n".join(lines)
+
+
 def _replace_between(text: str, start: str, end: str, body: str) -> str:
     return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}", text, flags=re.S)
 
@@ -239,6 +290,8 @@ def main(argv=None) -> None:
              *(render(args.fig_dir, profile, only_existing=i > 0) for i, profile in enumerate(args.profile))]
     body = "\n\n".join(part for part in parts if part)
     text = _replace_between(text, START, END, body)
+    if HEADLINE_START in text and HEADLINE_END in text:
+        text = _replace_between(text, HEADLINE_START, HEADLINE_END, render_headline(args.fig_dir))
     if BENCH_START in text and BENCH_END in text:
         text = _replace_between(text, BENCH_START, BENCH_END, render_benchmarks(args.bench_dir))
     args.readme.write_text(text, encoding="utf-8")

@@ -142,3 +142,24 @@ def test_the_training_in_a_committed_run_cache_is_counted_from_its_histories(tmp
     (tmp_path / "smoke" / "key" / "history.json").write_text(json.dumps({"data": [{"elapsed_s": 7200.0}]}))
     text = render_cache_time(tmp_path)
     assert "| full | cpu | 3 | 1 | 1.8 |" in text and "smoke" not in text
+
+
+def test_the_readme_opening_counts_the_claims_of_the_committed_profile_before_the_exploratory_one(tmp_path):
+    from resonance_lib.claims import Measurement, record_claims
+    from resonance_lib.plots import Stamp
+    from resonance_lib.report import render_headline
+
+    assert "No notebook has recorded a claim yet" in render_headline(tmp_path)
+    better, worse = [-0.2, -0.21, -0.19, -0.2, -0.22, -0.18], [0.2, 0.21, 0.19, 0.2, 0.22, 0.18]
+    record_claims([Measurement("phase_beats_standard", "equal_steps", better, label="random phases"),
+                   Measurement("phase_beats_standard", "equal_compute", worse, label="random phases")], "03",
+                  Stamp("quick", "cpu (2 threads)", (0, 1, 2, 3, 4, 5), "abc1234"), tmp_path)
+    quick = render_headline(tmp_path)
+    assert "`quick` profile" in quick and "of the 2 comparisons recorded for 1 claims" in quick
+    assert "1 support their claim, 1 contradict it" in quick and "exploratory" in quick
+    assert "phase_beats_standard (notebook 03, random phases, equal steps)" in quick
+    record_claims([Measurement("phase_beats_standard", "equal_steps", worse, label="random phases")], "03",
+                  Stamp("full", "cpu (1 threads)", (0, 1, 2, 3, 4, 5), "def5678"), tmp_path)
+    full = render_headline(tmp_path)  # the committed profile leads once it has claims
+    assert "`full` profile" in full and "commit def5678" in full and "1 contradict it" in full
+    assert "No comparison supports its claim" in full and "exploratory" not in full
