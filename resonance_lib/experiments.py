@@ -264,19 +264,27 @@ def execute_run(spec: RunSpec, threads: int | None = None) -> RunResult:
                      seconds=time.perf_counter() - t0)
 
 
+# Tokens per forward pass of a language model's whole-split evaluation, at least: its windows are batched
+# max(training batch, EVAL_TOKENS / block_size) at a time, so that a small model's evaluation is not mostly
+# per-call overhead. The loss is the same sum over every position, up to float rounding.
+EVAL_TOKENS = 4096
+
+
 def final_metrics(model: torch.nn.Module, data, batch_size: int, device) -> dict[str, float]:
     """The reported numbers of a trained model, on whole splits: ``final_val_loss``/``final_val_acc`` (what
     choices are made on) and ``test_loss``/``test_acc`` (the held-out split, for the reported number only).
     A language model is scored on every position of the token stream (``train.evaluate_split``, data with
     ``split``); a classifier on every example (``train.evaluate_examples``, data with ``examples``). Empty for
-    data with neither (the toy tasks are endless random streams)."""
+    data with neither (the toy tasks are endless random streams). A language model's windows go
+    ``max(batch_size, EVAL_TOKENS // block_size)`` to a forward pass; a classifier's examples ``batch_size``."""
     if not hasattr(model, "config"):
         return {}
     metrics = {}
     for split, prefix in (("val", "final_val"), ("test", "test")):
         if hasattr(data, "split"):
             tokens = data.split(split)
-            result = evaluate_split(model, tokens, batch_size, device) if len(tokens) > 1 else None
+            windows = max(batch_size, EVAL_TOKENS // model.config.block_size)
+            result = evaluate_split(model, tokens, windows, device) if len(tokens) > 1 else None
         elif hasattr(data, "examples") and split in getattr(data, "splits", {}):
             result = evaluate_examples(model, *data.examples(split), batch_size, device)
         else:

@@ -211,6 +211,28 @@ def test_a_language_model_run_reports_whole_split_validation_and_test_numbers_on
     assert last["final_val_loss"] != last["test_loss"]
 
 
+def test_the_whole_split_evaluation_sends_at_least_eval_tokens_per_forward(tmp_path, monkeypatch):
+    from resonance_lib import experiments
+    from resonance_lib.data import prepare
+    from resonance_lib.model import ResonanceConfig, ResonanceLM
+
+    folder = tmp_path / "tinyshakespeare"
+    folder.mkdir()
+    (folder / "input.txt").write_text("to be or not to be, that is the question. " * 200)
+    data = prepare("tinyshakespeare", "char", data_dirs=[tmp_path], download=False)
+    model = ResonanceLM(ResonanceConfig(vocab_size=data.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    sent, evaluate = [], experiments.evaluate_split
+    monkeypatch.setattr(experiments, "evaluate_split",
+                        lambda m, tokens, windows, device: sent.append(windows) or evaluate(m, tokens, windows, device))
+    metrics = experiments.final_metrics(model, data, 4, "cpu")
+    assert sent == [experiments.EVAL_TOKENS // 16] * 2  # val and test, many windows per forward
+    expected = evaluate(model, data.split("test"), 4)  # the same loss as four windows at a time, up to rounding
+    assert abs(metrics["test_loss"] - expected["loss"]) < 1e-6 and metrics["test_acc"] == expected["acc"]
+    sent.clear()
+    experiments.final_metrics(model, data, 10**6, "cpu")
+    assert sent == [10**6] * 2  # never fewer windows than the training batch
+
+
 def test_the_cache_key_ignores_docstrings_and_comments_but_not_code():
     from resonance_lib.experiments import semantic_source
 
