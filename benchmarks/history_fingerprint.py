@@ -7,8 +7,9 @@ Each arm of ``experiments.SWITCHES`` (and the baseline, and a sparse arm) trains
 from one seed on tinyshakespeare (characters; words for the phonetic phases), on the CPU with one thread.
 ``--size small`` (default) is a 2-layer, 32-wide model with dropout; ``--size baby`` is the ``full`` profile's
 language model (nanoGPT's baby GPT: 4 layers, 128 wide, 64 tokens of context, batch 12). The losses are stored as
-``float.hex`` strings, so "identical" means identical to the last bit. The file also records the commit and the
-library's ``code_version()``.
+``float.hex`` strings, so "identical" means identical to the last bit. The file also records the commit, the
+library's ``code_version()``, the CPU model and torch's version: another CPU can round the same code differently,
+so a comparison across machines says so.
 
 The comparison sorts each arm into one of three:
 
@@ -34,7 +35,7 @@ import torch
 from resonance_lib.data import prepare
 from resonance_lib.experiments import SPARSE, SWITCHES, Variant, code_version, run_grid, sparse_callbacks
 from resonance_lib.model import ResonanceConfig
-from resonance_lib.provenance import git_commit
+from resonance_lib.provenance import cpu_model, git_commit
 from resonance_lib.train import TrainConfig
 
 COLUMNS = ("train_loss", "val_loss", "train_acc", "val_acc")
@@ -47,7 +48,8 @@ SIZES = {
 
 
 def fingerprint(size: str = "small", seed: int = 0) -> dict:
-    """``{"meta": {commit, code_version, size, steps, seed}, "arms": {level/arm: {column: [float.hex, …]}}}``."""
+    """``{"meta": {commit, code_version, size, steps, seed, cpu, torch}, "arms": {level/arm: {column: [float.hex,
+    …]}}}``."""
     if size not in SIZES:
         raise ValueError(f"size={size!r}; allowed: {sorted(SIZES)}")
     torch.set_num_threads(1)
@@ -66,7 +68,8 @@ def fingerprint(size: str = "small", seed: int = 0) -> dict:
         df = run_grid(variants, [seed], data, cfg, progress=False)
         for name, group in df.groupby("variant", sort=False):
             arms[f"{level}/{name}"] = {c: [float(v).hex() for v in group[c]] for c in COLUMNS if c in group}
-    meta = {"commit": git_commit(), "code_version": code_version(), "size": size, "steps": steps, "seed": seed}
+    meta = {"commit": git_commit(), "code_version": code_version(), "size": size, "steps": steps, "seed": seed,
+            "cpu": cpu_model(), "torch": torch.__version__}
     return {"meta": meta, "arms": arms}
 
 
@@ -87,6 +90,22 @@ def compare(before: dict, now: dict, rtol: float = 1e-5) -> dict[str, str]:
     return verdicts
 
 
+def summary(before: dict, now: dict, rtol: float = 1e-5) -> tuple[list[str], bool]:
+    """The comparison as printed lines (one per arm, the counts, and a warning when the two files were recorded on
+    different machines), and whether any arm is DIFFERENT."""
+    verdicts = compare(before, now, rtol)
+    lines = [f"{verdict:10s} {arm}" for arm, verdict in verdicts.items()]
+    counts = {v: list(verdicts.values()).count(v) for v in ("identical", "rounding", "DIFFERENT")}
+    lines.append(f"{before['meta']['commit']} → {now['meta']['commit']}: "
+                 + ", ".join(f"{n} {v}" for v, n in counts.items()))
+    machines = [(f["meta"].get("cpu", "not recorded"), f["meta"].get("torch", "not recorded")) for f in (before, now)]
+    if machines[0] != machines[1]:
+        lines.append(f"recorded on different machines (CPU {machines[0][0]}, torch {machines[0][1]} → CPU "
+                     f"{machines[1][0]}, torch {machines[1][1]}): 'rounding' may come from the machine, not the code; "
+                     "record both commits on one machine to tell")
+    return lines, bool(counts["DIFFERENT"])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=sorted(SIZES), default="small")
@@ -104,12 +123,9 @@ def main(argv=None) -> int:
         with open(args.out, "w") as f:
             json.dump(now, f, indent=1)
     if args.compare:
-        verdicts = compare(before, now, args.rtol)
-        for arm, verdict in verdicts.items():
-            print(f"{verdict:10s} {arm}")
-        counts = {v: list(verdicts.values()).count(v) for v in ("identical", "rounding", "DIFFERENT")}
-        print(f"{before['meta']['commit']} → {now['meta']['commit']}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
-        return 1 if counts["DIFFERENT"] else 0
+        lines, different = summary(before, now, args.rtol)
+        print("\n".join(lines))
+        return 1 if different else 0
     return 0
 
 

@@ -65,3 +65,19 @@ def test_history_fingerprints_compare_identical_rounding_and_different():
     assert compare(fingerprint([1.0, 2.0]), fingerprint([1.0, 2.0 * (1 + 1e-7)])) == {"char/a": "rounding"}
     assert compare(fingerprint([1.0, 2.0]), fingerprint([1.0, 2.001])) == {"char/a": "DIFFERENT"}
     assert compare(fingerprint([1.0, 2.0]), {"meta": {}, "arms": {}}) == {"char/a": "DIFFERENT"}  # an arm missing
+
+
+def test_a_fingerprint_comparison_across_machines_says_so():
+    from benchmarks.history_fingerprint import summary
+
+    def fingerprint(commit, cpu, value):
+        meta = {"commit": commit, **({"cpu": cpu, "torch": "2.13.0"} if cpu else {})}
+        return {"meta": meta, "arms": {"char/a": {"val_loss": [float(value).hex()]}}}
+
+    lines, different = summary(fingerprint("a1", "Intel Xeon", 2.0), fingerprint("b2", "Intel Xeon", 2.0))
+    assert lines[-1] == "a1 → b2: 1 identical, 0 rounding, 0 DIFFERENT" and not different
+    lines, different = summary(fingerprint("a1", "Intel Xeon", 2.0), fingerprint("b2", "AMD EPYC", 2.0 * (1 + 1e-7)))
+    assert "different machines (CPU Intel Xeon" in lines[-1] and "AMD EPYC" in lines[-1] and not different
+    lines, _ = summary(fingerprint("a1", None, 2.0), fingerprint("b2", "AMD EPYC", 2.0))  # an older file
+    assert "CPU not recorded" in lines[-1]
+    assert summary(fingerprint("a1", "x", 2.0), fingerprint("b2", "x", 2.1))[1]  # DIFFERENT
