@@ -42,6 +42,7 @@ from resonance_lib.train import TrainConfig, resolve_device
 SIZES = {
     "baby": (dict(n_layer=4, n_head=4, n_embd=128, block_size=64, dropout=0.0), 12),
     "gpt": (dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2), 64),
+    "tiny": (dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0), 8),  # the benchmark's own tests
 }
 VARIANTS: dict[str, dict] = {"baseline": {}, **SWITCHES}  # unmatched sizes: this measures cost per step
 

@@ -51,7 +51,7 @@ from resonance_lib.experiments import block_grad_norms, matched_variants, on_com
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params
 from resonance_lib.plots import loss_curves, save_figure, save_sweep, save_table
-from resonance_lib.profiles import pick
+from resonance_lib.profiles import eval_tokens, pick, shorten_eval_splits
 from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import compare_successes, is_bimodal
@@ -321,7 +321,8 @@ share.groupby(["variant", "regime"], observed=False).size().unstack().div(
 # 0.005 for these two claims.
 
 # %% tags=[]
-chars = prepare("tinyshakespeare", "char", data_dirs=[DATA_DIR] if DATA_DIR else None)
+# smoke scores on the first 8,192 validation and test tokens (eval_tokens); every other profile on the whole splits
+chars = shorten_eval_splits(prepare("tinyshakespeare", "char", data_dirs=data_dirs), eval_tokens(PROFILE))
 lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
     quick=dict(n_layer=2, n_head=4, n_embd=64, block_size=32),  # small: all five notebooks in ~30 min

@@ -60,7 +60,7 @@ from resonance_lib.experiments import matched_variants, run_grid, summarize
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import PatchClassifier, ResonanceConfig, ResonanceLM
 from resonance_lib.plots import arm_palette, save_figure, save_sweep, save_table
-from resonance_lib.profiles import pick
+from resonance_lib.profiles import eval_tokens, pick, shorten_eval_splits
 from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.sparsity import (
@@ -295,11 +295,11 @@ mnist = load_mnist(data_dirs, shift=2)
 print(mnist.note)
 vit = ResonanceConfig(vocab_size=10, block_size=mnist.block_size, n_layer=2, n_head=4, n_embd=64)
 classifier = partial(PatchClassifier, patch_dim=mnist.patch_dim)
-vit_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=64, learning_rate=2e-3, min_lr=2e-4, **pick(
-    PROFILE, smoke=dict(max_iters=20, eval_interval=10, eval_iters=2, warmup_iters=5),
-    quick=dict(max_iters=300, eval_interval=100, eval_iters=8, warmup_iters=30),
-    full=dict(max_iters=6000, eval_interval=1000, eval_iters=16, warmup_iters=100),
-    gpu=dict(max_iters=6000, eval_interval=1000, eval_iters=16, warmup_iters=100)))
+vit_train = TrainConfig(device=DEVICE, compile=run.compile, learning_rate=2e-3, min_lr=2e-4, **pick(
+    PROFILE, smoke=dict(max_iters=20, batch_size=16, eval_interval=10, eval_iters=2, warmup_iters=5),
+    quick=dict(max_iters=300, batch_size=64, eval_interval=100, eval_iters=8, warmup_iters=30),
+    full=dict(max_iters=6000, batch_size=64, eval_interval=1000, eval_iters=16, warmup_iters=100),
+    gpu=dict(max_iters=6000, batch_size=64, eval_interval=1000, eval_iters=16, warmup_iters=100)))
 mnist_arms = matched_variants(vit, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl", "sparse_resonance"],
                               model=classifier)
 mnist_runs, mnist_sweep, mnist_lr = tuned_grid(mnist_arms, seeds, mnist, vit_train, lr_multipliers, tuning_seeds,
@@ -320,7 +320,8 @@ mnist_summary[["variant", "params", "n_seeds", "final_val_acc_mean", "ci_low", "
 # tinyshakespeare, the baby GPT of notebook 05, every strategy with the same steps and seeds.
 
 # %% tags=[]
-chars = prepare("tinyshakespeare", "char", data_dirs=data_dirs)
+# smoke scores on the first 8,192 validation and test tokens (eval_tokens); every other profile on the whole splits
+chars = shorten_eval_splits(prepare("tinyshakespeare", "char", data_dirs=data_dirs), eval_tokens(PROFILE))
 lm_base = ResonanceConfig(vocab_size=chars.vocab_size, **pick(
     PROFILE, smoke=dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
     quick=dict(n_layer=2, n_head=4, n_embd=64, block_size=32),  # small: all five notebooks in ~30 min

@@ -64,7 +64,7 @@ from resonance_lib.phase import (
     rhyme_groups,
 )
 from resonance_lib.plots import arm_palette, save_figure, save_sweep, save_table
-from resonance_lib.profiles import pick
+from resonance_lib.profiles import eval_tokens, pick, shorten_eval_splits
 from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import t_interval
@@ -98,8 +98,10 @@ device = run.device
 show_source(resonance_matrix, "return ");
 
 # %% tags=[]
-words = prepare("tinyshakespeare", "word", max_vocab=pick(PROFILE, smoke=800, quick=2000, full=2000, gpu=8000),
-                data_dirs=[DATA_DIR] if DATA_DIR else None)
+# smoke scores on the first 8,192 validation and test tokens (eval_tokens); every other profile on the whole splits
+words = shorten_eval_splits(prepare("tinyshakespeare", "word", data_dirs=data_dirs,
+                                    max_vocab=pick(PROFILE, smoke=800, quick=2000, full=2000, gpu=8000)),
+                            eval_tokens(PROFILE))
 vocab = words.tokenizer.itos
 groups = rhyme_groups([w for w in vocab if w.isalpha()])
 in_dictionary = {w for g in groups.values() for w in g}

@@ -64,7 +64,7 @@ from resonance_lib.prime import (
     prime_resonance_mask,
     prime_resonance_mask_loop,
 )
-from resonance_lib.profiles import pick
+from resonance_lib.profiles import eval_tokens, pick, shorten_eval_splits
 from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import t_interval
@@ -181,8 +181,10 @@ timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(step
               full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))
 runs, models, summaries = [], {}, []
 for level in ("char", "word"):
-    corpus = prepare("tinyshakespeare", level, max_vocab=pick(PROFILE, smoke=500, quick=1000, full=2000, gpu=8000),
-                     data_dirs=data_dirs)
+    # smoke scores on the first 8,192 validation and test tokens (eval_tokens); other profiles on the whole splits
+    corpus = shorten_eval_splits(prepare("tinyshakespeare", level, data_dirs=data_dirs,
+                                         max_vocab=pick(PROFILE, smoke=500, quick=1000, full=2000, gpu=8000)),
+                                 eval_tokens(PROFILE))
     base = ResonanceConfig(vocab_size=corpus.vocab_size, **size)
     arms = matched_variants(base, components)
     speed = measure_throughput(arms, corpus, run_cfg, **timing, cache_dir=run.cache_dir)  # interleaved, one thread
@@ -250,7 +252,7 @@ print("the sketch's iterations:", [round(r["mean normalised entropy"], 6) for r 
 show_source(HaltingAttention.forward, "for t in range(self.max_iters)", "iterations = iterations + running");
 
 # %% tags=[]
-char = prepare("tinyshakespeare", "char", data_dirs=data_dirs)
+char = shorten_eval_splits(prepare("tinyshakespeare", "char", data_dirs=data_dirs), eval_tokens(PROFILE))
 x, y = char.get_batch("val", 16, size["block_size"], generator=torch.Generator().manual_seed(0))
 halting = models["char", "halting_attention", seeds[0]].eval()
 with torch.no_grad():

@@ -70,7 +70,7 @@ from resonance_lib.experiments import (
 from resonance_lib.findings import what_we_found
 from resonance_lib.model import Block, ResonanceConfig, ResonanceLM, build_block, config_params
 from resonance_lib.plots import Stamp, arm_palette, cost_quality, forest, loss_curves, read_table, save_figure, save_table
-from resonance_lib.profiles import pick
+from resonance_lib.profiles import eval_tokens, pick, shorten_eval_splits
 from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import compare, holm, t_interval
@@ -89,9 +89,11 @@ print("sections:", sections)
 # %% tags=[]
 # Part 1 reproduces nanoGPT on its own split (train: the first 90%, validation: the last 10%). The ablation holds
 # out the 5% just before the validation text as a test split, read once for the reported numbers, so it trains
-# on the first 85%.
-nanogpt_data = prepare("tinyshakespeare", "char", data_dirs=data_dirs, test_fraction=0.0)
-data = prepare("tinyshakespeare", "char", data_dirs=data_dirs)
+# on the first 85%. The smoke profile scores on the first 8,192 validation and test tokens (`eval_tokens`), every other
+# profile on the whole splits.
+nanogpt_data = shorten_eval_splits(prepare("tinyshakespeare", "char", data_dirs=data_dirs, test_fraction=0.0),
+                                   eval_tokens(PROFILE))
+data = shorten_eval_splits(prepare("tinyshakespeare", "char", data_dirs=data_dirs), eval_tokens(PROFILE))
 for name, d in (("part 1 (nanoGPT's split)", nanogpt_data), ("ablation", data)):
     print(f"{name}: vocab {d.vocab_size}, train {len(d.train):,}, test {len(d.test):,}, val {len(d.val):,} tokens")
 
@@ -230,7 +232,8 @@ word_vocab = pick(PROFILE, smoke=500, quick=1000, full=2000, gpu=8000)
 
 
 def ablate(level):
-    corpus = data if level == "char" else prepare("tinyshakespeare", "word", max_vocab=word_vocab, data_dirs=data_dirs)
+    corpus = data if level == "char" else shorten_eval_splits(
+        prepare("tinyshakespeare", "word", max_vocab=word_vocab, data_dirs=data_dirs), eval_tokens(PROFILE))
     names = [c for c in components + controls if not (level == "char" and c == "phase_phonetic")]
     base = ResonanceConfig(vocab_size=corpus.vocab_size, **ablation_size)
     variants = matched_variants(base, names)

@@ -6,7 +6,7 @@ from benchmarks import bench_train
 def test_bench_train_times_the_fused_and_reference_forms_interleaved(tmp_path):
     out = tmp_path / "bench.json"
     bench_train.main(["--variants", "delta_dv4", "halting_attention", "--reference", "--steps", "2", "--repeats", "2",
-                      "--out", str(out)])
+                      "--size", "tiny", "--out", str(out)])
     result = json.loads(out.read_text())
     rows = {r["variant"]: r for r in result["results"]}
     assert list(rows) == ["baseline", "delta_dv4", "delta_dv4_reference", "halting_attention",

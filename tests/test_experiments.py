@@ -4,10 +4,10 @@ import pytest
 import torch
 from scipy import stats
 
-from resonance_lib.data import SequenceReconstruction
+from resonance_lib.data import SequenceReconstruction, TokenData
 from resonance_lib.experiments import Variant, run_grid, summarize
 from resonance_lib.model import ResonanceConfig
-from resonance_lib.profiles import check_profile, pick
+from resonance_lib.profiles import SMOKE_EVAL_TOKENS, check_profile, eval_tokens, pick, shorten_eval_splits
 from resonance_lib.stats import t_interval
 from resonance_lib.train import TrainConfig
 
@@ -45,6 +45,17 @@ def test_profiles():
         pick("full", smoke=1, quick=2, gpu=3)  # never silently another profile's value
     with pytest.raises(ValueError, match=r"PROFILE='laptop'.*'smoke', 'quick', 'full', 'gpu'"):
         check_profile("laptop")
+
+
+def test_only_the_smoke_profile_scores_on_a_prefix_of_the_eval_splits():
+    data = TokenData(torch.arange(50_000), torch.arange(20_000), tokenizer=None, test=torch.arange(10_000) + 7)
+    assert [eval_tokens(p) for p in ("smoke", "quick", "full", "gpu")] == [SMOKE_EVAL_TOKENS, None, None, None]
+    assert shorten_eval_splits(data, eval_tokens("full")) is data
+    short = shorten_eval_splits(data, eval_tokens("smoke"))
+    assert torch.equal(short.val, data.val[:SMOKE_EVAL_TOKENS]) and torch.equal(short.test, data.test[:SMOKE_EVAL_TOKENS])
+    assert short.train is data.train and len(data.val) == 20_000  # training text and the original untouched
+    with pytest.raises(ValueError, match="tokens=1 must be an integer >= 2"):
+        shorten_eval_splits(data, 1)
 
 
 
