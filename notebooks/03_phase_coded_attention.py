@@ -31,7 +31,7 @@ if "google.colab" in sys.modules:
     sys.path.insert(0, str(CLONE))
 
 # %% tags=["parameters"]
-PROFILE = "quick"  # "smoke" (CI: seconds) | "quick" (a laptop: minutes; exploratory) | "full" (the protocol: hours on CPU) | "gpu"
+PROFILE = "quick"  # "smoke" (CI: a minute or two) | "quick" (a laptop: minutes; exploratory) | "full" (the protocol: hours on CPU) | "gpu"
 SEEDS = None  # None: the profile's seeds
 DEVICE = "auto"  # "auto" | "cpu" | "cuda"
 FIG_DIR = None  # None: the repository's figures/ (wherever the notebook runs from)
