@@ -56,19 +56,14 @@ from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import compare_successes, is_bimodal
 from resonance_lib.train import TrainConfig
-from resonance_lib.tuning import tuned_grid
+from resonance_lib.tuning import tuned_grid, tuning_plan
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
-# the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed
-# (full and gpu profiles; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
-lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
-# an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
-lr_extensions = pick(PROFILE, smoke=0, quick=0, full=2, gpu=2)
-# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
-confirm_seeds = pick(PROFILE, smoke=[], quick=[], full=[101, 102], gpu=[101, 102])
-tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
-tuning_seeds = [100]  # never an evaluation seed
+# the protocol's equal tuning budget (tuning_plan): every arm's learning rate from the same sweep on tuning seeds
+# that are never evaluation seeds (full and gpu: ×0.5, 1, 2, extended past an edge, the two best confirmed on two
+# more seeds; smoke sweeps ×1, 2 so that CI runs the sweep's code; quick trains each arm at one rate)
+plan = tuning_plan(PROFILE)
 # full profile: the char LM's arms with a d×d_v state are timed, and train, on torch.compile's kernels of their update
 # and read (delta_compiled; on a CPU 1.03–1.13× faster than the fused forms, so their equal-compute copies get that many
 # more steps). The form is left out of a run's cache key (it changes a result at rounding level only): an equal-step
@@ -232,12 +227,12 @@ kv_train = TrainConfig(device=DEVICE, compile=run.compile, learning_rate=3e-3, m
     gpu=dict(max_iters=6000, eval_interval=500, eval_iters=50, warmup_iters=200)))
 # every arm's learning rate from the same sweep on a tuning seed (full profile); the task is an endless random
 # stream, so the sweep reads the sampled validation loss
-kv_runs, kv_sweep, kv_lr, kv_models = tuned_grid(kv_variants, seeds, task, kv_train, lr_multipliers, tuning_seeds,
-                                                 metric="val_loss", return_models=True, **tuning,
+kv_runs, kv_sweep, kv_lr, kv_models = tuned_grid(kv_variants, seeds, task, kv_train, **plan.grid_options(),
+                                                 metric="val_loss", return_models=True,
                                                  cache_dir=run.cache_dir)
 save_sweep(kv_sweep, f"01_forgetting_lr_sweep_{PROFILE}", FIG_DIR, stamp, metric="val_loss",
            title="forgetting task: learning-rate sweep (tuning seed)",
-           tuning_seeds=tuning_seeds + confirm_seeds)
+           tuning_seeds=plan.seeds)
 kv_summary = summarize(kv_runs, metric="val_acc", higher_is_better=True)
 save_table(kv_summary, f"01_forgetting_summary_{PROFILE}", FIG_DIR, stamp)
 kv_summary
@@ -340,10 +335,10 @@ speed = measure_throughput(lm_variants, chars, lm_train, **pick(  # interleaved,
     full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3)), cache_dir=run.cache_dir)
 ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
 # the same learning-rate sweep for every arm (full profile), then equal steps and, for slow arms, equal compute
-lm_runs, lm_sweep, lm_lr = tuned_grid(lm_variants, seeds, chars, lm_train, lr_multipliers, tuning_seeds, ratios=ratios,
-                                      **tuning, cache_dir=run.cache_dir)
+lm_runs, lm_sweep, lm_lr = tuned_grid(lm_variants, seeds, chars, lm_train, ratios=ratios,
+                                      **plan.grid_options(), cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"01_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp,
-           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
+           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=plan.seeds)
 lm_summary = summarize(lm_runs)
 lm_summary["throughput_ratio"] = lm_summary["variant"].str.removesuffix("@compute").map(ratios)
 save_table(lm_summary, f"01_charlm_summary_{PROFILE}", FIG_DIR, stamp)

@@ -72,19 +72,14 @@ from resonance_lib.sparsity import (
     magnitude_threshold,
 )
 from resonance_lib.train import TrainConfig, train
-from resonance_lib.tuning import tuned_grid
+from resonance_lib.tuning import tuned_grid, tuning_plan
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
-# the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed
-# (full and gpu profiles; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
-lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
-# an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
-lr_extensions = pick(PROFILE, smoke=0, quick=0, full=2, gpu=2)
-# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
-confirm_seeds = pick(PROFILE, smoke=[], quick=[], full=[101, 102], gpu=[101, 102])
-tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
-tuning_seeds = [100]  # never an evaluation seed
+# the protocol's equal tuning budget (tuning_plan): every arm's learning rate from the same sweep on tuning seeds
+# that are never evaluation seeds (full and gpu: ×0.5, 1, 2, extended past an edge, the two best confirmed on two
+# more seeds; smoke sweeps ×1, 2 so that CI runs the sweep's code; quick trains each arm at one rate)
+plan = tuning_plan(PROFILE)
 
 
 # %% tags=[]
@@ -250,12 +245,12 @@ lookup_train = TrainConfig(device=DEVICE, compile=run.compile, batch_size=32, le
     gpu=dict(max_iters=1000, eval_interval=100, eval_iters=40, warmup_iters=50)))
 lookup_arms = matched_variants(lookup_base, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl",
                                              "sparse_resonance"])
-lookup_runs, lookup_sweep, lookup_lr = tuned_grid(lookup_arms, seeds, lookup, lookup_train, lr_multipliers,
-                                                  tuning_seeds, metric="val_loss", **tuning,
+lookup_runs, lookup_sweep, lookup_lr = tuned_grid(lookup_arms, seeds, lookup, lookup_train, **plan.grid_options(),
+                                                  metric="val_loss",
                                                   cache_dir=run.cache_dir)
 save_sweep(lookup_sweep, f"02_lookup_lr_sweep_{PROFILE}", FIG_DIR, stamp, metric="val_loss",
            title="lookup task: learning-rate sweep (tuning seed)",
-           tuning_seeds=tuning_seeds + confirm_seeds)
+           tuning_seeds=plan.seeds)
 lookup_table = summarize(lookup_runs, metric="val_acc", higher_is_better=True).merge(
     summarize(lookup_runs, baseline="dense_small", metric="val_acc", higher_is_better=True)[
         ["variant", "delta_mean", "delta_ci_low", "delta_ci_high"]], on="variant", suffixes=("", "_vs_small_dense"))
@@ -302,11 +297,11 @@ vit_train = TrainConfig(device=DEVICE, compile=run.compile, learning_rate=2e-3, 
     gpu=dict(max_iters=6000, batch_size=64, eval_interval=1000, eval_iters=16, warmup_iters=100)))
 mnist_arms = matched_variants(vit, ["dense_small", "sparse_static", "sparse_gmp", "sparse_rigl", "sparse_resonance"],
                               model=classifier)
-mnist_runs, mnist_sweep, mnist_lr = tuned_grid(mnist_arms, seeds, mnist, vit_train, lr_multipliers, tuning_seeds,
-                                               model_factory=classifier, **tuning,
+mnist_runs, mnist_sweep, mnist_lr = tuned_grid(mnist_arms, seeds, mnist, vit_train, **plan.grid_options(),
+                                               model_factory=classifier,
                                                cache_dir=run.cache_dir)
 save_sweep(mnist_sweep, f"02_mnist_lr_sweep_{PROFILE}", FIG_DIR, stamp,
-           title="MNIST: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
+           title="MNIST: learning-rate sweep (tuning seed)", tuning_seeds=plan.seeds)
 mnist_summary = summarize(mnist_runs, metric="final_val_acc", higher_is_better=True,
                           margin=CLAIMS["mnist_sparse_within"].margin).assign(
     data=mnist.note, learning_rate=lambda t: t["variant"].map(mnist_lr))
@@ -333,11 +328,11 @@ lm_train = TrainConfig(device=DEVICE, compile=run.compile, **pick(
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=5000, batch_size=64, eval_interval=250, eval_iters=100)))
 lm_arms = matched_variants(lm_base, ["dense_small", *strategy_names()])
-lm_runs, lm_sweep, lm_lr, lm_models = tuned_grid(lm_arms, seeds, chars, lm_train, lr_multipliers, tuning_seeds,
+lm_runs, lm_sweep, lm_lr, lm_models = tuned_grid(lm_arms, seeds, chars, lm_train, **plan.grid_options(),
                                                  return_models=[("sparse_resonance_all", seeds[0])],  # read below
-                                                 **tuning, cache_dir=run.cache_dir)
+                                                 cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"02_charlm_lr_sweep_{PROFILE}", FIG_DIR, stamp,
-           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
+           title="char LM: learning-rate sweep (tuning seed)", tuning_seeds=plan.seeds)
 lm_summary = summarize(lm_runs)
 lm_table = lm_summary.merge(sparsity_table(lm_runs, lm_train.max_iters // 2)[["variant", "avg_sparsity", "max_sparsity"]],
                             on="variant")

@@ -69,19 +69,14 @@ from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import t_interval
 from resonance_lib.train import TrainConfig
-from resonance_lib.tuning import tuned_grid
+from resonance_lib.tuning import tuned_grid, tuning_plan
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
-# the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed
-# (full and gpu profiles; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
-lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
-# an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
-lr_extensions = pick(PROFILE, smoke=0, quick=0, full=2, gpu=2)
-# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
-confirm_seeds = pick(PROFILE, smoke=[], quick=[], full=[101, 102], gpu=[101, 102])
-tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
-tuning_seeds = [100]  # never an evaluation seed
+# the protocol's equal tuning budget (tuning_plan): every arm's learning rate from the same sweep on tuning seeds
+# that are never evaluation seeds (full and gpu: ×0.5, 1, 2, extended past an edge, the two best confirmed on two
+# more seeds; smoke sweeps ×1, 2 so that CI runs the sweep's code; quick trains each arm at one rate)
+plan = tuning_plan(PROFILE)
 device = run.device
 
 
@@ -237,11 +232,11 @@ speed = measure_throughput(variants, words, lm_train, **pick(  # interleaved, on
 ratios = speed.groupby("variant", sort=False)["ratio"].first().to_dict()
 # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute for arms below 0.8×
 # (the phase arms' trained models, read below for what they learned)
-runs, lm_sweep, lm_lr, lm_models = tuned_grid(variants, seeds, words, lm_train, lr_multipliers, tuning_seeds,
-                                              ratios=ratios, return_models=[(a, s) for a in phase_arms for s in seeds],
-                                              **tuning, cache_dir=run.cache_dir)
+runs, lm_sweep, lm_lr, lm_models = tuned_grid(variants, seeds, words, lm_train, **plan.grid_options(), ratios=ratios,
+                                              return_models=[(a, s) for a in phase_arms for s in seeds],
+                                              cache_dir=run.cache_dir)
 save_sweep(lm_sweep, f"03_lr_sweep_{PROFILE}", FIG_DIR, stamp,
-           title="word LM: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
+           title="word LM: learning-rate sweep (tuning seed)", tuning_seeds=plan.seeds)
 runs["val_ppl"] = np.exp(runs["val_loss"])
 summary = summarize(runs).assign(ppl_mean=lambda s: np.exp(s["val_loss_mean"]), ppl_ci_low=lambda s: np.exp(s["ci_low"]),
                                  ppl_ci_high=lambda s: np.exp(s["ci_high"]))

@@ -69,19 +69,14 @@ from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import t_interval
 from resonance_lib.train import TrainConfig
-from resonance_lib.tuning import tuned_grid
+from resonance_lib.tuning import tuned_grid, tuning_plan
 
 run = start(PROFILE, SEEDS, DEVICE, FIG_DIR, DATA_DIR)
 seeds, stamp, FIG_DIR, data_dirs = list(run.seeds), run.stamp, run.fig_dir, run.data_dirs
-# the protocol's equal tuning budget: every arm's learning rate from the same sweep on a tuning seed
-# (full and gpu profiles; smoke sweeps two rates so that CI runs the sweep's code, quick has none)
-lr_multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0), gpu=(0.5, 1.0, 2.0))
-# an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
-lr_extensions = pick(PROFILE, smoke=0, quick=0, full=2, gpu=2)
-# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
-confirm_seeds = pick(PROFILE, smoke=[], quick=[], full=[101, 102], gpu=[101, 102])
-tuning = dict(extend_edges=lr_extensions, confirm_seeds=confirm_seeds)
-tuning_seeds = [100]  # never an evaluation seed
+# the protocol's equal tuning budget (tuning_plan): every arm's learning rate from the same sweep on tuning seeds
+# that are never evaluation seeds (full and gpu: ×0.5, 1, 2, extended past an edge, the two best confirmed on two
+# more seeds; smoke sweeps ×1, 2 so that CI runs the sweep's code; quick trains each arm at one rate)
+plan = tuning_plan(PROFILE)
 
 
 # %% [markdown] tags=[]
@@ -192,11 +187,11 @@ for level in ("char", "word"):
     # the same learning-rate sweep for every arm (full profile); equal steps, and equal compute below 0.8×; the
     # trained models read below: the char level's halting and pre-manifest layers (first seed), every seed's memory
     wanted = [("halting_attention", seeds[0]), ("premanifest_head", seeds[0]), *(("memory", s) for s in seeds)]
-    level_runs, level_sweep, _, level_models = tuned_grid(arms, seeds, corpus, run_cfg, lr_multipliers, tuning_seeds,
+    level_runs, level_sweep, _, level_models = tuned_grid(arms, seeds, corpus, run_cfg, **plan.grid_options(),
                                                           ratios=ratios, return_models=wanted if level == "char" else [],
-                                                          **tuning, cache_dir=run.cache_dir)
+                                                          cache_dir=run.cache_dir)
     save_sweep(level_sweep, f"04_lr_sweep_{level}_{PROFILE}", FIG_DIR, stamp,
-               title=f"{level} level: learning-rate sweep (tuning seed)", tuning_seeds=tuning_seeds + confirm_seeds)
+               title=f"{level} level: learning-rate sweep (tuning seed)", tuning_seeds=plan.seeds)
     runs.append(level_runs.assign(level=level))
     models.update({(level, *k): v for k, v in level_models.items()})
     # the protocol's throughput, timed interleaved in one process (it decides the equal-compute steps)
@@ -337,13 +332,12 @@ epsilon_arms = {e: halting_attention if e == halting_attention.config.halting_ep
 halting_arms = fixed_depth + list(epsilon_arms.values())
 # every seed's trained halting model: the passes are read off them
 pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([char_baseline, *halting_arms], seeds, char, run_cfg,
-                                                         lr_multipliers, tuning_seeds,
                                                          return_models=[(v.name, s) for v in halting_arms
                                                                         for s in seeds],
-                                                         **tuning, cache_dir=run.cache_dir)
+                                                         **plan.grid_options(), cache_dir=run.cache_dir)
 save_sweep(pareto_sweep, f"04_pareto_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="halting and fixed depth: learning-rate sweep (tuning seed)",
-           tuning_seeds=tuning_seeds + confirm_seeds)
+           tuning_seeds=plan.seeds)
 # the passes each trained model runs on validation batches of the training batch size (the same batches for all)
 batch_gen = torch.Generator().manual_seed(0)
 val_batches = [char.get_batch("val", run_cfg.batch_size, size["block_size"], generator=batch_gen)[0]

@@ -16,7 +16,42 @@ import pandas as pd
 
 from .checks import check_int
 from .experiments import Variant, failed_runs, run_grid
+from .profiles import pick
 from .train import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class TuningPlan:
+    """How much tuning every arm gets, the same for every arm of a profile: the learning-rate ``multipliers`` tried
+    (× each arm's rate) on ``tuning_seeds``; ``extend_edges`` more rates out where an arm's best is at an edge of
+    what it tried; each arm's two best rates trained again on ``confirm_seeds``, the lowest mean over all of them
+    winning. ``tuned_grid(variants, seeds, data, cfg, **plan.grid_options())`` runs it."""
+
+    multipliers: tuple[float, ...]
+    tuning_seeds: tuple[int, ...]
+    extend_edges: int
+    confirm_seeds: tuple[int, ...]
+
+    def grid_options(self) -> dict:
+        """The keyword arguments of ``tuned_grid`` (and ``tune_learning_rates``) that carry the plan."""
+        return dict(multipliers=self.multipliers, tuning_seeds=list(self.tuning_seeds),
+                    extend_edges=self.extend_edges, confirm_seeds=list(self.confirm_seeds))
+
+    @property
+    def seeds(self) -> list[int]:
+        """Every seed a rate was chosen on (what a sweep's table and figure name)."""
+        return [*self.tuning_seeds, *self.confirm_seeds]
+
+
+def tuning_plan(profile: str, full_multipliers: Sequence[float] = (0.5, 1.0, 2.0)) -> TuningPlan:
+    """The protocol's plan for ``profile``: ``full`` and ``gpu`` sweep ``full_multipliers`` on tuning seed 100, extend
+    past an edge up to twice and confirm on seeds 101 and 102 (never evaluation seeds); ``smoke`` sweeps ×1 and ×2
+    with neither, so that CI runs the sweep's code; ``quick`` trains every arm at its one rate (no sweep)."""
+    full = tuple(full_multipliers)
+    return TuningPlan(multipliers=pick(profile, smoke=(1.0, 2.0), quick=(1.0,), full=full, gpu=full),
+                      tuning_seeds=(100,),
+                      extend_edges=pick(profile, smoke=0, quick=0, full=2, gpu=2),
+                      confirm_seeds=pick(profile, smoke=(), quick=(), full=(101, 102), gpu=(101, 102)))
 
 
 def _at_rate(variant: Variant, multiplier: float, train_config: TrainConfig) -> Variant:

@@ -162,3 +162,26 @@ def test_tuned_grid_extends_and_confirms_on_a_real_task_then_trains_the_chosen_r
     assert len(sweep) == 3 and sweep["confirmed"].sum() == 2 and set(sweep["n_seeds"]) == {1, 2}
     assert sweep.loc[sweep["chosen"], "confirmed"].all()
     assert (runs["learning_rate"] == chosen["baseline"]).all() and set(runs["seed"]) == {0}
+
+
+def test_a_profiles_tuning_plan_is_what_tuned_grid_trains(monkeypatch):
+    assert tuning.tuning_plan("full") == tuning.TuningPlan((0.5, 1.0, 2.0), (100,), 2, (101, 102))
+    assert tuning.tuning_plan("gpu", full_multipliers=(0.5, 1.0, 2.0, 4.0)).multipliers == (0.5, 1.0, 2.0, 4.0)
+    assert tuning.tuning_plan("smoke") == tuning.TuningPlan((1.0, 2.0), (100,), 0, ())
+    assert tuning.tuning_plan("quick").multipliers == (1.0,) and tuning.tuning_plan("full").seeds == [100, 101, 102]
+    with pytest.raises(ValueError, match="PROFILE='laptop'"):
+        tuning.tuning_plan("laptop")
+    trained = {}  # seed → the (arm, rate) copies trained on it
+
+    def recorder(copies, seeds, data, train_config, **options):
+        for seed in seeds:
+            trained.setdefault(seed, set()).update(c.name for c in copies)
+        return fake_grid([])(copies, seeds, data, train_config, **options)
+
+    monkeypatch.setattr(tuning, "run_grid", recorder)
+    cfg = dataclasses.replace(CFG, learning_rate=1e-3, min_lr=1e-4)
+    _, _, chosen = tuned_grid([Variant("high", SMALL)], [0], TASK, cfg, **tuning.tuning_plan("full").grid_options())
+    # ×0.5, 1, 2 on seed 100, two rates further out (its best is at the top edge), the two best on 101 and 102
+    assert trained == {100: {"high@lr×0.5", "high@lr×1", "high@lr×2", "high@lr×4", "high@lr×8"},
+                       101: {"high@lr×4", "high@lr×8"}, 102: {"high@lr×4", "high@lr×8"}, 0: {"high"}}
+    assert chosen == {"high": pytest.approx(8e-3)}
