@@ -75,7 +75,7 @@ from resonance_lib.session import start
 from resonance_lib.source import show_source
 from resonance_lib.stats import compare, holm, t_interval
 from resonance_lib.train import TrainConfig
-from resonance_lib.tuning import tune_learning_rates, with_learning_rates
+from resonance_lib.tuning import tune_learning_rates, tuning_plan, with_learning_rates
 
 ALL_SECTIONS = ("nanogpt", "char", "word")
 sections = ALL_SECTIONS if SECTIONS is None else tuple(SECTIONS)
@@ -219,13 +219,10 @@ ablation_cfg = TrainConfig(device=DEVICE, **pick(
     quick=dict(max_iters=100, batch_size=12, eval_interval=50, eval_iters=10, warmup_iters=10),
     full=dict(max_iters=2000, batch_size=12, eval_interval=500, eval_iters=100),
     gpu=dict(max_iters=250, batch_size=32, eval_interval=125, eval_iters=20, warmup_iters=25)))
-tuning_seeds = pick(PROFILE, smoke=[100], quick=[100], full=[100], gpu=[100])  # never evaluation seeds
-multipliers = pick(PROFILE, smoke=(1.0, 2.0), quick=(1.0,), full=(0.5, 1.0, 2.0, 4.0), gpu=(0.5, 1.0, 2.0, 4.0))
-# an arm whose best rate is the largest (smallest) it tried also tries the next one out, up to this many times
-lr_extensions = pick(PROFILE, smoke=0, quick=0, full=2, gpu=2)
-# each arm's two best rates train again on these seeds; the lowest mean over all tuning seeds wins
-confirm_seeds = pick(PROFILE, smoke=[], quick=[], full=[101, 102], gpu=[101, 102])
-sweep_stamp = dataclasses.replace(stamp, seeds=tuple(tuning_seeds + confirm_seeds))  # the sweep's tables name the seeds it ran on
+# the protocol's tuning budget (tuning_plan), as in notebooks 01–04 but with a fourth rate: ×0.5, 1, 2, 4 on tuning
+# seed 100, extended past an edge up to twice, each arm's two best rates confirmed on seeds 101 and 102
+plan = tuning_plan(PROFILE, full_multipliers=(0.5, 1.0, 2.0, 4.0))
+sweep_stamp = dataclasses.replace(stamp, seeds=tuple(plan.seeds))  # the sweep's tables name the seeds it ran on
 timing = pick(PROFILE, smoke=dict(steps=4, warmup=2, repeats=1), quick=dict(steps=10, warmup=3, repeats=3),
               full=dict(steps=20, warmup=5, repeats=3), gpu=dict(steps=20, warmup=5, repeats=3))
 word_vocab = pick(PROFILE, smoke=500, quick=1000, full=2000, gpu=8000)
@@ -237,9 +234,9 @@ def ablate(level):
     names = [c for c in components + controls if not (level == "char" and c == "phase_phonetic")]
     base = ResonanceConfig(vocab_size=corpus.vocab_size, **ablation_size)
     variants = matched_variants(base, names)
-    if len(multipliers) > 1:  # (1) the same sweep for every arm
-        sweep, chosen = tune_learning_rates(variants, tuning_seeds, corpus, ablation_cfg, multipliers,
-                                            extend_edges=lr_extensions, confirm_seeds=confirm_seeds,
+    if len(plan.multipliers) > 1:  # (1) the same sweep for every arm
+        sweep, chosen = tune_learning_rates(variants, list(plan.tuning_seeds), corpus, ablation_cfg, plan.multipliers,
+                                            extend_edges=plan.extend_edges, confirm_seeds=list(plan.confirm_seeds),
                                             cache_dir=run.cache_dir)
     else:
         sweep, chosen = pd.DataFrame(), {v.name: ablation_cfg.learning_rate for v in variants}
@@ -416,7 +413,7 @@ if len(sweep) and "learning_rate" in sweep:
         sns.lineplot(data=sweep[sweep["level"] == level], x="learning_rate", y="final_val_loss_mean", hue="variant",
                      palette=palette, marker="o", ax=ax, legend=level == levels[-1])
         ax.set(xscale="log", xlabel="peak learning rate (log)", ylabel="validation cross-entropy, whole split (nats)",
-               title=f"{level} level (tuning seeds {tuning_seeds + confirm_seeds})")
+               title=f"{level} level (tuning seeds {plan.seeds})")
     sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
     save_figure(fig, sweep, f"05_lr_sweep_{PROFILE}", FIG_DIR, sweep_stamp,
                 title="learning-rate sweep, every arm")
@@ -505,8 +502,8 @@ for level in levels:
             for r in controls_rows.itertuples()) + ".")
     level_costs = costs[costs["level"] == level]
     rates = ", ".join(f"{r.variant} {r.learning_rate:g}" for r in level_costs.itertuples())
-    if len(multipliers) > 1:  # with one rate nothing was chosen: the caveat below says so
-        facts.append(f"{level} level, learning rate chosen by the sweep ({len(multipliers)} rates): {rates}.")
+    if len(plan.multipliers) > 1:  # with one rate nothing was chosen: the caveat below says so
+        facts.append(f"{level} level, learning rate chosen by the sweep ({len(plan.multipliers)} rates): {rates}.")
 for level, rows in sensitivity.groupby("level", sort=False):
     changed = rows[rows["changed"]]
     facts.append(f"{level} level, sensitivity: against the baseline at its runner-up rate "
@@ -520,7 +517,7 @@ if baseline_runs_file.exists():
                  f"after {runs['step'].max()} steps, {verdict} nanoGPT's published {published[1]} ({published[0]}).")
 caveats = [f"Run length: the ablation trains {ablation_cfg.max_iters} steps (part 1's baseline runs "
            f"{train_cfg.max_iters}); an arm that pays off only later would be missed."]
-if len(multipliers) == 1:
+if len(plan.multipliers) == 1:
     caveats.append(f"No learning-rate sweep in the {PROFILE} profile: every arm trains at {ablation_cfg.learning_rate:g}, "
                    "tuned for none of them.")
 what_we_found(claims, stamp, facts=facts, caveats=caveats);

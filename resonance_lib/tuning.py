@@ -33,7 +33,7 @@ class TuningPlan:
     confirm_seeds: tuple[int, ...]
 
     def grid_options(self) -> dict:
-        """The keyword arguments of ``tuned_grid`` (and ``tune_learning_rates``) that carry the plan."""
+        """The keyword arguments of ``tuned_grid`` that carry the plan."""
         return dict(multipliers=self.multipliers, tuning_seeds=list(self.tuning_seeds),
                     extend_edges=self.extend_edges, confirm_seeds=list(self.confirm_seeds))
 
