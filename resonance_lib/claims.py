@@ -13,7 +13,7 @@ that file alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -106,6 +106,9 @@ class Measurement:
     # what the comparison rests on, in numbers computed from the runs: whether the task could tell the arms apart
     # (e.g. the reference's accuracy against chance), what the arm cost; "" when the label says enough
     context: str = ""
+    # the family it is corrected within: measurements with the same name form one (``evaluate_family``);
+    # "" for every measurement of a notebook that is one family
+    family: str = ""
 
     def __post_init__(self):
         if self.claim_id not in CLAIMS:
@@ -115,16 +118,17 @@ class Measurement:
 
 
 def measure(claim_id: str, runs: pd.DataFrame, arm: str, baseline: str = "baseline",
-            comparison: str = "equal_steps", label: str = "", context: str = "") -> Measurement:
+            comparison: str = "equal_steps", label: str = "", context: str = "", family: str = "") -> Measurement:
     """The claim's measurement from ``run_grid``'s table: the paired differences arm − baseline of the claim's
-    metric at each run's last evaluation (``experiments.paired_differences``); ``label`` and ``context`` as in
-    ``Measurement``."""
+    metric at each run's last evaluation (``experiments.paired_differences``); ``label``, ``context`` and
+    ``family`` as in ``Measurement``."""
     from .experiments import paired_differences
 
     if claim_id not in CLAIMS:
         raise ValueError(f"claim_id={claim_id!r} is not in the registry; known: {sorted(CLAIMS)}")
     differences, n_failed = paired_differences(runs, arm, baseline, CLAIMS[claim_id].metric)
-    return Measurement(claim_id, comparison, differences, n_failed=n_failed, label=label or arm, context=context)
+    return Measurement(claim_id, comparison, differences, n_failed=n_failed, label=label or arm, context=context,
+                       family=family)
 
 
 def supports(claim: Claim, verdict: str) -> str:
@@ -134,33 +138,55 @@ def supports(claim: Claim, verdict: str) -> str:
     return {"better": "holds", "equivalent": "holds", "worse": "contradicted"}.get(verdict, verdict)
 
 
-def evaluate_family(measurements: Sequence[Measurement]) -> pd.DataFrame:
-    """Every measurement of one notebook, as one family: simultaneous intervals, Holm-adjusted p-values."""
+def evaluate_family(measurements: Sequence[Measurement],
+                    other_p_values: Mapping[str, Sequence[float]] | None = None) -> pd.DataFrame:
+    """Every measurement of one notebook, corrected within its family: simultaneous intervals (Bonferroni over the
+    family's size) and Holm-adjusted p-values. Measurements sharing ``family`` form one family (by default all of
+    them). ``other_p_values[family]``: the p-values of that family's comparisons that test no registered claim
+    (notebook 05's ablation arms beside its ``everything`` arm); they count in the family's size and in Holm's
+    correction, so a claim row gets the interval and adjusted p-value the notebook's own table gives it."""
+    other_p_values = dict(other_p_values or {})
+    families = {m.family for m in measurements}
+    unknown = sorted(set(other_p_values) - families)
+    if unknown:
+        raise ValueError(f"other_p_values has families {unknown} that no measurement belongs to; "
+                         f"the measurements' families: {sorted(families)}")
+    for family, values in other_p_values.items():
+        bad = [p for p in values if not (math.isnan(p) or 0.0 <= p <= 1.0)]
+        if bad:
+            raise ValueError(f"other_p_values[{family!r}] = {bad}: p-values must lie in [0, 1] (NaN: not computed)")
+    sizes = {family: sum(m.family == family for m in measurements) + len(other_p_values.get(family, ()))
+             for family in families}
     rows = []
     for m in measurements:
         claim = CLAIMS[m.claim_id]
-        result = compare(m.differences, claim.margin, claim.lower_is_better, family_size=len(measurements),
+        result = compare(m.differences, claim.margin, claim.lower_is_better, family_size=sizes[m.family],
                          claimed_improvement=claim.claimed_improvement)
         record = {k: v for k, v in asdict(claim).items() if k != "id"}
         rows.append({"claim_id": claim.id, "label": m.label, "context": m.context, "comparison": m.comparison,
-                     **record, **result,
+                     **record, **result, "family": m.family, "family_size": sizes[m.family],
                      "n_failed": m.n_failed})
     table = pd.DataFrame(rows)
     if len(table):
-        p = table["p_value"].fillna(1.0).tolist()
-        table.insert(table.columns.get_loc("p_value") + 1, "p_holm", holm(p))
+        table.insert(table.columns.get_loc("p_value") + 1, "p_holm", float("nan"))
+        for family in families:
+            mine = table.index[table["family"] == family]
+            p = table.loc[mine, "p_value"].fillna(1.0).tolist()
+            others = [1.0 if math.isnan(v) else v for v in other_p_values.get(family, ())]
+            table.loc[mine, "p_holm"] = holm(p + others)[:len(p)]
         table["supports"] = [supports(CLAIMS[c], v) for c, v in zip(table["claim_id"], table["verdict"], strict=True)]
     return table
 
 
-def record_claims(measurements: Sequence[Measurement], notebook: str, stamp: Stamp, fig_dir: str | Path
-                  ) -> pd.DataFrame:
-    """Evaluate one notebook's family and write it into ``<fig_dir>/claims_<profile>.csv``, replacing that
-    notebook's earlier rows and keeping every other notebook's. Returns the notebook's rows."""
+def record_claims(measurements: Sequence[Measurement], notebook: str, stamp: Stamp, fig_dir: str | Path,
+                  other_p_values: Mapping[str, Sequence[float]] | None = None) -> pd.DataFrame:
+    """Evaluate one notebook's families (``evaluate_family``, with ``other_p_values``) and write them into
+    ``<fig_dir>/claims_<profile>.csv``, replacing that notebook's earlier rows and keeping every other notebook's.
+    Returns the notebook's rows."""
     wrong = [m.claim_id for m in measurements if CLAIMS[m.claim_id].notebook != notebook]
     if wrong:
         raise ValueError(f"claims {wrong} belong to other notebooks than notebook={notebook!r}")
-    rows = evaluate_family(measurements).assign(profile=stamp.profile, device=stamp.device,
+    rows = evaluate_family(measurements, other_p_values).assign(profile=stamp.profile, device=stamp.device,
                                                 seeds=" ".join(map(str, stamp.seeds)), commit=stamp.commit)
     path = Path(fig_dir) / f"claims_{stamp.profile}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -230,36 +230,66 @@ SUPPORT_WORDS = {"holds": "support their claim", "contradicted": "contradict it"
                  "inconclusive": "cannot tell (inconclusive)"}
 
 
-def render_headline(fig_dir: Path, profiles: tuple[str, ...] = HEADLINE_PROFILES) -> str:
-    """The README's opening: how many recorded comparisons support, contradict or cannot tell each claim, the
-    claims with a supporting comparison, and notebook 05's forest plot with a caption read from its table's stamp.
-    Counted from ``claims_<profile>.csv`` of the first profile in ``profiles`` that has one."""
-    from .findings import EXPLORATORY
+def _notebooks(claims: pd.DataFrame) -> str:
+    names = sorted(set(claims["notebook"]))
+    return ("notebook " if len(names) == 1 else "notebooks ") + ", ".join(names)
 
-    profile = next((p for p in profiles if (fig_dir / f"claims_{p}.csv").exists()), None)
-    if profile is None:
-        return ("No notebook has recorded a claim yet: run the notebooks (`make notebooks`), then "
-                "`python -m resonance_lib.report`.")
-    claims = pd.read_csv(fig_dir / f"claims_{profile}.csv", dtype={"notebook": str, "commit": str})
+
+def _tally(claims: pd.DataFrame, profile: str) -> str:
+    """'of the N comparisons recorded for M claims in notebooks …, a support their claim, b contradict it, …'."""
     counts = claims["supports"].value_counts()
     unknown = sorted(set(counts.index) - set(SUPPORT_WORDS))
     if unknown:
         raise ValueError(f"claims_{profile}.csv: supports={unknown} not among {list(SUPPORT_WORDS)}")
     tally = ", ".join(f"{counts[s]} {words}" for s, words in SUPPORT_WORDS.items() if s in counts)
+    return (f"of the {len(claims)} comparisons recorded for {claims['claim_id'].nunique()} claims in "
+            f"{_notebooks(claims)}, {tally}")
+
+
+def _origin(claims: pd.DataFrame) -> str:
     commits = ", ".join(sorted(set(claims["commit"].astype(str))))
     devices = ", ".join(sorted(set(claims["device"].astype(str))))
-    lines = [f"**In short** (`{profile}` profile, {devices}, commit {commits}; counted from "
-             f"`figures/claims_{profile}.csv`): of the {len(claims)} comparisons recorded for "
-             f"{claims['claim_id'].nunique()} claims, {tally}."]
+    return f"{devices}, commit {commits}"
+
+
+def _held(claims: pd.DataFrame) -> str:
     held = claims[claims["supports"] == "holds"]
-    if len(held):
-        lines.append("Comparisons that support their claim: " + "; ".join(
-            f"{row.claim_id} (notebook {row.notebook}, {row.label}, {row.comparison.replace('_', ' ')})"
-            for row in held.itertuples()) + ".")
-    else:
-        lines.append("No comparison supports its claim.")
+    if not len(held):
+        return "No comparison supports its claim."
+    return "Comparisons that support their claim: " + "; ".join(
+        f"{row.claim_id} (notebook {row.notebook}, {row.label}, {row.comparison.replace('_', ' ')})"
+        for row in held.itertuples()) + "."
+
+
+def render_headline(fig_dir: Path, profiles: tuple[str, ...] = HEADLINE_PROFILES) -> str:
+    """The README's opening: how many recorded comparisons support, contradict or cannot tell each claim, the
+    claims with a supporting comparison, and notebook 05's forest plot with a caption read from its table's stamp.
+    Counted from ``claims_<profile>.csv`` of the first profile in ``profiles`` that has one; notebooks that profile
+    has not recorded yet (a `full` run that lands notebook by notebook) are counted, separately and labelled with
+    their profile and its caveat, from the next profile that has them."""
+    from .findings import EXPLORATORY
+
+    recorded = [p for p in profiles if (fig_dir / f"claims_{p}.csv").exists()]
+    if not recorded:
+        return ("No notebook has recorded a claim yet: run the notebooks (`make notebooks`), then "
+                "`python -m resonance_lib.report`.")
+    profile = recorded[0]
+    claims = pd.read_csv(fig_dir / f"claims_{profile}.csv", dtype={"notebook": str, "commit": str})
+    lines = [f"**In short** (`{profile}` profile, {_origin(claims)}; counted from `figures/claims_{profile}.csv`): "
+             f"{_tally(claims, profile)}.", _held(claims)]
     if profile in EXPLORATORY:
         lines.append(f"Caveat: {EXPLORATORY[profile]}.")
+    covered = set(claims["notebook"])
+    for later in recorded[1:]:
+        rest = pd.read_csv(fig_dir / f"claims_{later}.csv", dtype={"notebook": str, "commit": str})
+        rest = rest[~rest["notebook"].isin(covered)]
+        if not len(rest):
+            continue
+        caveat = f" Caveat: {EXPLORATORY[later]}." if later in EXPLORATORY else ""
+        lines.append(f"**Not yet in the `{profile}` profile**: {_notebooks(rest)}, counted from "
+                     f"`figures/claims_{later}.csv` (`{later}` profile, {_origin(rest)}): {_tally(rest, later)}. "
+                     f"{_held(rest)}{caveat}")
+        covered |= set(rest["notebook"])
     forest = fig_dir / f"05_forest_{profile}.png"
     table = fig_dir / f"05_forest_{profile}.csv"
     if forest.exists() and table.exists():

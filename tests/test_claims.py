@@ -73,3 +73,32 @@ def test_supports_reads_the_verdict_against_what_the_claim_asserts():
     assert supports(better, "equivalent") == "contradicted" and supports(not_worse, "equivalent") == "holds"
     assert supports(better, "inconclusive") == "inconclusive" and supports(not_worse, "worse") == "contradicted"
     assert evaluate_family([]).empty
+
+
+def test_a_claim_is_corrected_within_its_whole_family_including_comparisons_that_test_no_claim(tmp_path):
+    from resonance_lib.stats import compare, holm
+
+    diffs = [0.05, 0.08, 0.03, 0.07, 0.06, 0.04]  # worse than the baseline by ~0.055
+    others = [0.001, 0.2, 0.04, float("nan")]  # the family's other comparisons (NaN: not computed, counts as 1)
+    alone = evaluate_family([Measurement("everything_beats_baseline", "equal_steps", diffs, family="char level")])
+    rows = evaluate_family([Measurement("everything_beats_baseline", "equal_steps", diffs, family="char level")],
+                           {"char level": others})
+    five = compare(diffs, 0.02, family_size=5)
+    assert rows["family_size"].tolist() == [5] and alone["family_size"].tolist() == [1]
+    assert rows["ci_low"].iloc[0] == pytest.approx(five["ci_low"]) and rows["ci_low"].iloc[0] < alone["ci_low"].iloc[0]
+    assert rows["p_holm"].iloc[0] == pytest.approx(holm([five["p_value"], 0.001, 0.2, 0.04, 1.0])[0])
+    # two families in one notebook are corrected apart
+    two = evaluate_family([Measurement("everything_beats_baseline", "equal_steps", diffs, family="char level"),
+                           Measurement("everything_beats_baseline", "equal_steps", diffs, family="word level")],
+                          {"char level": others})
+    assert two["family_size"].tolist() == [5, 1]
+    record_claims([Measurement("everything_beats_baseline", "equal_steps", diffs, family="char level")], "05",
+                  STAMP, tmp_path, other_p_values={"char level": others})
+    table = pd.read_csv(tmp_path / "claims_smoke.csv", dtype={"notebook": str, "commit": str})
+    assert table["family_size"].tolist() == [5] and table["p_holm"].iloc[0] == pytest.approx(rows["p_holm"].iloc[0])
+    with pytest.raises(ValueError, match=r"families \['word level'\]"):
+        evaluate_family([Measurement("everything_beats_baseline", "equal_steps", diffs, family="char level")],
+                        {"word level": others})
+    with pytest.raises(ValueError, match=r"other_p_values\['char level'\] = \[1.5\]"):
+        evaluate_family([Measurement("everything_beats_baseline", "equal_steps", diffs, family="char level")],
+                        {"char level": [1.5]})

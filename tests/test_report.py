@@ -163,3 +163,13 @@ def test_the_readme_opening_counts_the_claims_of_the_committed_profile_before_th
     full = render_headline(tmp_path)  # the committed profile leads once it has claims
     assert "`full` profile" in full and "commit def5678" in full and "1 contradict it" in full
     assert "No comparison supports its claim" in full and "exploratory" not in full
+    assert "Not yet in the `full` profile" not in full  # quick's only notebook is in full: nothing left to show
+    # a notebook that only quick has recorded is still counted, apart and labelled with quick's caveat
+    record_claims([Measurement("halting_saves_compute", "equal_steps", better, label="ε = 1")], "04",
+                  Stamp("quick", "cpu (2 threads)", (0, 1, 2), "abc1234"), tmp_path)
+    both = render_headline(tmp_path)
+    lead, rest = both.split("**Not yet in the `full` profile**")
+    assert "of the 1 comparisons recorded for 1 claims in notebook 03, 1 contradict it" in lead
+    assert "notebook 04, counted from `figures/claims_quick.csv`" in rest and "exploratory" in rest
+    assert "of the 1 comparisons recorded for 1 claims in notebook 04, 1 support their claim" in rest
+    assert "halting_saves_compute (notebook 04, ε = 1, equal steps)" in rest and "notebook 03" not in rest
