@@ -179,11 +179,14 @@ def save_sweep(sweep: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp
 
 
 def save_table(table: pd.DataFrame, name: str, fig_dir: str | Path, stamp: Stamp) -> Path:
-    """Write ``table`` as ``<fig_dir>/<name>.csv`` with the stamp's fields as extra columns."""
+    """Write ``table`` as ``<fig_dir>/<name>.csv`` with the stamp's fields as extra columns where the table has
+    none of its own: a runs table keeps each run's device and commit (those it was trained on and at, read back
+    from the run cache), as ``save_figure`` does."""
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
-    stamped = table.assign(profile=stamp.profile, device=stamp.device,
-                           seeds=" ".join(map(str, stamp.seeds)), commit=stamp.commit)
+    stamp_fields = {"profile": stamp.profile, "device": stamp.device, "seeds": " ".join(map(str, stamp.seeds)),
+                    "commit": stamp.commit}
+    stamped = table.assign(**{k: v for k, v in stamp_fields.items() if k not in table})
     path = fig_dir / f"{name}.csv"
     stamped.to_csv(path, index=False)
     return path

@@ -108,6 +108,16 @@ def test_stamps_read_back_as_text_even_when_a_commit_looks_like_a_number(tmp_pat
     assert table["commit"].iloc[0] == "77722e4" and table["seeds"].iloc[0] == "0 1"
 
 
+def test_a_saved_table_keeps_each_runs_own_device_and_commit(tmp_path):
+    from resonance_lib.plots import Stamp, read_table, save_table
+
+    runs = pd.DataFrame({"variant": ["a", "b"], "device": ["cpu (1 threads)"] * 2, "commit": ["7496a45", "35911c1"]})
+    save_table(runs, "runs", tmp_path, Stamp("full", "cuda (H200)", (0, 1), "f8735cd"))
+    table = read_table(tmp_path / "runs.csv")  # a run read from the cache was trained at its own commit
+    assert table["commit"].tolist() == ["7496a45", "35911c1"] and set(table["device"]) == {"cpu (1 threads)"}
+    assert set(table["profile"]) == {"full"} and set(table["seeds"]) == {"0 1"}
+
+
 def test_a_figure_table_carries_the_stamp_but_keeps_each_runs_own_commit(tmp_path):
     import matplotlib
 
