@@ -85,6 +85,18 @@ def _supports_phrase(word: str) -> str:
             "not supported": "is not supported (the run had the power to see it)"}.get(word, word)
 
 
+def family_words(rows: pd.DataFrame) -> str:
+    """The family the rows' intervals are simultaneous over: "the notebook's 4 comparisons", or, when the claims
+    were corrected within larger families (``claims.evaluate_family``), "each family of comparisons (char level:
+    22)"."""
+    if "family_size" not in rows or rows["family_size"].isna().all() or (
+            rows["family"].fillna("").eq("").all() and (rows["family_size"] == len(rows)).all()):
+        return f"the notebook's {len(rows)} comparison(s)"
+    sizes = rows.groupby(rows["family"].fillna(""), sort=False)["family_size"].first()
+    return "each family of comparisons (" + ", ".join(
+        f"{name or 'the notebook'}: {int(size)}" for name, size in sizes.items()) + ")"
+
+
 def caveat_lines(rows: pd.DataFrame) -> list[str]:
     """Caveats computed from the rows: too few seeds, undecided rows and what would decide them."""
     lines = []
@@ -130,7 +142,7 @@ def what_we_found(rows: pd.DataFrame, stamp: Stamp, facts: Sequence[str] = (), c
     ``facts`` and ``caveats`` are lines the notebook formats from its own results."""
     parts = ["## What we found", "",
              f"*Written by the notebook from this run's numbers ({stamp}); intervals are simultaneous 95% "
-             f"intervals over the notebook's {len(rows)} comparison(s), p-values Holm-adjusted.*", ""]
+             f"intervals over {family_words(rows)}, p-values Holm-adjusted within it.*", ""]
     parts += claim_lines(rows) or ["- No claim was measured in this run."]
     if facts:
         parts += ["", "**Also measured**", ""] + [f"- {f}" for f in facts]

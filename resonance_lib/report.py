@@ -242,7 +242,8 @@ def _tally(claims: pd.DataFrame, profile: str) -> str:
     if unknown:
         raise ValueError(f"claims_{profile}.csv: supports={unknown} not among {list(SUPPORT_WORDS)}")
     tally = ", ".join(f"{counts[s]} {words}" for s, words in SUPPORT_WORDS.items() if s in counts)
-    return (f"of the {len(claims)} comparisons recorded for {claims['claim_id'].nunique()} claims in "
+    n, k = len(claims), claims["claim_id"].nunique()
+    return (f"of the {n} comparison{'s' * (n != 1)} recorded for {k} claim{'s' * (k != 1)} in "
             f"{_notebooks(claims)}, {tally}")
 
 

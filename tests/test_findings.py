@@ -55,6 +55,11 @@ def test_what_we_found_states_the_rows_numbers_and_verdicts_and_flags_too_few_se
     assert "**Exploratory**: 2 of 2 comparison(s) rest on fewer than the protocol's 6" in text
     assert "`phonetic_beats_random` (phonetic) is inconclusive" in text
     assert "- measured fact 1.23" in text and "- 200 steps" in text and str(STAMP) in text
+    assert "simultaneous 95% intervals over the notebook's 2 comparison(s)" in text
+    # claims corrected within a larger family say which family, and its size
+    wider = evaluate_family([Measurement("everything_beats_baseline", "equal_steps", [0.2, 0.21, 0.19],
+                                         family="char level")], {"char level": [0.5] * 21})
+    assert "intervals over each family of comparisons (char level: 22)" in what_we_found(wider, STAMP, display=False)
     six = evaluate_family([Measurement("phase_beats_standard", "equal_steps", [0.2, 0.21, 0.19, 0.2, 0.22, 0.18])])
     assert "Exploratory" not in what_we_found(six, Stamp("full", "cpu", tuple(range(6)), "abc1234"), display=False)
 

@@ -165,7 +165,7 @@ def test_the_readme_opening_counts_the_claims_of_the_committed_profile_before_th
                    Measurement("phase_beats_standard", "equal_compute", worse, label="random phases")], "03",
                   Stamp("quick", "cpu (2 threads)", (0, 1, 2, 3, 4, 5), "abc1234"), tmp_path)
     quick = render_headline(tmp_path)
-    assert "`quick` profile" in quick and "of the 2 comparisons recorded for 1 claims" in quick
+    assert "`quick` profile" in quick and "of the 2 comparisons recorded for 1 claim in notebook 03" in quick
     assert "1 support their claim, 1 contradict it" in quick and "exploratory" in quick
     assert "phase_beats_standard (notebook 03, random phases, equal steps)" in quick
     record_claims([Measurement("phase_beats_standard", "equal_steps", worse, label="random phases")], "03",
@@ -179,7 +179,7 @@ def test_the_readme_opening_counts_the_claims_of_the_committed_profile_before_th
                   Stamp("quick", "cpu (2 threads)", (0, 1, 2), "abc1234"), tmp_path)
     both = render_headline(tmp_path)
     lead, rest = both.split("**Not yet in the `full` profile**")
-    assert "of the 1 comparisons recorded for 1 claims in notebook 03, 1 contradict it" in lead
+    assert "of the 1 comparison recorded for 1 claim in notebook 03, 1 contradict it" in lead
     assert "notebook 04, counted from `figures/claims_quick.csv`" in rest and "exploratory" in rest
-    assert "of the 1 comparisons recorded for 1 claims in notebook 04, 1 support their claim" in rest
+    assert "of the 1 comparison recorded for 1 claim in notebook 04, 1 support their claim" in rest
     assert "halting_saves_compute (notebook 04, ε = 1, equal steps)" in rest and "notebook 03" not in rest
