@@ -148,7 +148,11 @@ def render_run_times(notebook_dir: Path) -> str:
     return (f"**Run time of the committed executed notebooks** (papermill's record in each notebook; total {total}). "
             "Wall-clock time depends on what else the machine ran: the CPU seconds (kernel and grid workers) and the "
             "load average around the run, recorded by `python -m resonance_lib.notebooks`, say how busy it was."
-            "\n\n" + _markdown(table))
+            + (" A notebook of a committed profile (`full`, `gpu`) is executed last from its run cache, after its "
+               "runs trained over one or more sessions: its time here is reading the runs and drawing the figures; "
+               "what the training took is in the next table." if set(table["profile"]) & set(COMMITTED_CACHES)
+               else "")
+            + "\n\n" + _markdown(table))
 
 
 COMMITTED_CACHES = ("full", "gpu")  # the profiles whose run histories are committed under runs/

@@ -55,6 +55,10 @@ def test_benchmarks_and_run_times_render_from_their_files(tmp_path):
     times = render_run_times(tmp_path)
     assert "total cpu: 4.5 min" in times and "| 01_x | cpu | 90 |  | not recorded | 2026-11-24T01:00:00 |" in times
     assert "| 03_z | cpu | 90 | 170.5 | 0.1, 2.0 | 2026-11-24T01:00:00 |" in times
+    assert "executed last from its run cache" not in times  # no committed profile here
+    nb.metadata["papermill"]["parameters"]["PROFILE"] = "full"
+    nbformat.write(nb, tmp_path / "05_w.ipynb")
+    assert "executed last from its run cache" in render_run_times(tmp_path)  # its minutes are not the training's
 
 
 def test_cost_quality_and_forest_plot_the_summary_values():
