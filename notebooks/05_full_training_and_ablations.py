@@ -527,4 +527,17 @@ caveats = [f"Run length: the ablation trains {ablation_cfg.max_iters} steps (par
 if len(plan.multipliers) == 1:
     caveats.append(f"No learning-rate sweep in the {PROFILE} profile: every arm trains at {ablation_cfg.learning_rate:g}, "
                    "tuned for none of them.")
+for level, edge in (sweep[sweep["at_edge"]].groupby("level", sort=False) if "at_edge" in sweep else ()):
+    steps = []  # each arm whose chosen rate is the largest or smallest it tried: the last step of its sweep
+    for arm, tried in edge.groupby("variant", sort=False):
+        tried = tried.sort_values("multiplier").reset_index(drop=True)
+        at = tried.index[tried["chosen"]][0]
+        near = tried.iloc[at - 1 if at == len(tried) - 1 else at + 1]
+        best = tried.iloc[at]
+        steps.append(f"{arm} ×{best.multiplier:g} vs ×{near.multiplier:g}: "
+                     f"{best.final_val_loss_mean - near.final_val_loss_mean:+.3f} nats ({best.n_seeds} and "
+                     f"{near.n_seeds} seeds)")
+    caveats.append(f"{level} level: {len(steps)} arm(s) chose the largest or smallest rate they tried, so their best "
+                   "may lie further out; the last step of each one's sweep moved its mean validation loss by "
+                   + "; ".join(steps) + " (the margin is 0.02).")
 what_we_found(claims, stamp, facts=facts, caveats=caveats);
