@@ -136,6 +136,32 @@ def test_git_commit_can_be_named_for_a_copy_without_git(monkeypatch):
     assert git_commit() == "abc1234"
 
 
+def test_git_commit_sees_uncommitted_library_code_from_any_working_directory(tmp_path, monkeypatch):
+    import subprocess
+
+    from resonance_lib.provenance import git_commit
+
+    checkout = tmp_path / "checkout"
+    (checkout / "resonance_lib").mkdir(parents=True)
+    (checkout / "notebooks").mkdir()
+    (checkout / "resonance_lib" / "model.py").write_text("x = 1\n")
+    (checkout / "notebooks" / "01.ipynb").write_text("{}\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q"], cwd=checkout, check=True)
+    subprocess.run(["git", "add", "."], cwd=checkout, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], cwd=checkout, check=True)
+    sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    monkeypatch.delenv("RESONANCE_COMMIT", raising=False)
+    monkeypatch.chdir(checkout / "notebooks")  # where a notebook's kernel runs
+    (checkout / "notebooks" / "01.ipynb").write_text("{\"executed\": 1}\n")  # an executed notebook is not code
+    assert git_commit(checkout) == sha
+    (checkout / "resonance_lib" / "model.py").write_text("x = 2\n")
+    assert git_commit(checkout) == f"{sha}+dirty"
+    monkeypatch.chdir(tmp_path)  # outside any checkout: still the library's
+    assert git_commit(checkout) == f"{sha}+dirty"
+
+
 def test_a_classifier_grid_reports_accuracy_on_every_held_out_example():
     from functools import partial
 
