@@ -118,37 +118,44 @@ def _load_average() -> float | None:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
+def fold_source(source: str, parameters: dict) -> str:
+    """A ``parameters`` cell's source with ``parameters`` written into it: each one-line assignment of a named
+    parameter takes the run's value (its own spelling kept where the value is the same), and parameters the cell
+    does not assign are appended as ``NAME = value`` lines."""
+    import ast
+
+    lines = source.split("\n")
+    seen = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id in parameters and node.lineno == node.end_lineno:
+            name, value = node.targets[0].id, node.value
+            seen.add(name)
+            try:
+                unchanged = ast.literal_eval(value) == parameters[name]
+            except ValueError:
+                unchanged = False
+            if not unchanged:  # a value the run changed; the cell's own spelling is kept otherwise
+                line = lines[node.lineno - 1]
+                lines[node.lineno - 1] = (line[:value.col_offset] + _literal(parameters[name])
+                                          + line[value.end_col_offset:])
+    lines += [f"{name} = {_literal(value)}" for name, value in parameters.items() if name not in seen]
+    return "\n".join(lines)
+
+
 def fold_parameters(path: Path, parameters: dict, run_record: dict | None = None) -> None:
     """Make an executed notebook clean to re-run: write the injected values into the ``parameters`` cell
-    itself (so it shows what the run used, and a reader's edit there takes effect), drop papermill's
-    ``injected-parameters`` cell, and keep only the notebook's own name in papermill's metadata.
+    itself (``fold_source``: so it shows what the run used, and a reader's edit there takes effect), drop
+    papermill's ``injected-parameters`` cell, and keep only the notebook's own name in papermill's metadata.
     ``run_record`` (CPU seconds, cores, load average around the run) goes to the ``resonance_run`` metadata:
     papermill's wall-clock duration alone cannot tell a slow notebook from a busy machine."""
-    import ast
     import json
 
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
     cells = [c for c in nb["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in cells:
-        if "parameters" not in cell.get("metadata", {}).get("tags", []):
-            continue
-        lines = "".join(cell["source"]).split("\n")
-        seen = set()
-        for node in ast.parse("\n".join(lines)).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                    and node.targets[0].id in parameters and node.lineno == node.end_lineno:
-                name, value = node.targets[0].id, node.value
-                seen.add(name)
-                try:
-                    unchanged = ast.literal_eval(value) == parameters[name]
-                except ValueError:
-                    unchanged = False
-                if not unchanged:  # a value the run changed; the cell's own spelling is kept otherwise
-                    line = lines[node.lineno - 1]
-                    lines[node.lineno - 1] = (line[:value.col_offset] + _literal(parameters[name])
-                                              + line[value.end_col_offset:])
-        lines += [f"{name} = {_literal(value)}" for name, value in parameters.items() if name not in seen]
-        cell["source"] = "\n".join(lines).splitlines(keepends=True)
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["source"] = fold_source("".join(cell["source"]), parameters).splitlines(keepends=True)
     nb["cells"] = cells
     meta = nb.get("metadata", {}).get("papermill", {})
     for key in ("input_path", "output_path"):

@@ -3,21 +3,32 @@ and review; this fails when a pair is out of sync (`jupytext --sync notebooks/*.
 
 import pytest
 
-from resonance_lib.notebooks import colab_cell, find_notebooks, repository_url
+from resonance_lib.notebooks import colab_cell, find_notebooks, fold_source, repository_url
 
 jupytext = pytest.importorskip("jupytext")
 NOTEBOOKS = find_notebooks()
 
 
-def cells(notebook) -> list[tuple[str, str, list]]:
-    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in notebook.cells]
+def cells(notebook, parameters: dict | None = None) -> list[tuple[str, str, list]]:
+    """Each cell's type, source and tags; with ``parameters``, the ``parameters`` cell as the runner folds a
+    headless run's values into it (``fold_source``)."""
+    def source(c):
+        if parameters and "parameters" in c.metadata.get("tags", []):
+            return fold_source(c.source, parameters).strip()
+        return c.source.strip()
+
+    return [(c.cell_type, source(c), sorted(c.metadata.get("tags", []))) for c in notebook.cells]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_the_notebook_and_its_percent_source_hold_the_same_cells(notebook):
     source = notebook.with_suffix(".py")
     assert source.exists(), f"{source.name} missing: run jupytext --sync {notebook.name}"
-    assert cells(jupytext.read(notebook)) == cells(jupytext.read(source, fmt="py:percent")), (
+    executed = jupytext.read(notebook)
+    # a committed notebook executed headless (e.g. in the `full` profile) shows its run's values in its
+    # parameters cell, recorded in papermill's metadata: the source with those values folded in is what it holds
+    ran_with = executed.metadata.get("papermill", {}).get("parameters", {})
+    assert cells(executed) == cells(jupytext.read(source, fmt="py:percent"), ran_with), (
         f"{notebook.name} and {source.name} differ: edit the .py, then run jupytext --sync notebooks/*.ipynb")
 
 
@@ -27,6 +38,21 @@ def test_a_changed_source_is_caught(tmp_path):
     edited = tmp_path / "edited.py"
     edited.write_text(text, encoding="utf-8")
     assert cells(jupytext.read(notebook)) != cells(jupytext.read(edited, fmt="py:percent"))
+
+
+def test_a_full_run_s_values_are_folded_in_and_nothing_else_is_forgiven(tmp_path):
+    source = jupytext.read(NOTEBOOKS[-1].with_suffix(".py"), fmt="py:percent")
+    parameters = next(c for c in source.cells if "parameters" in c.metadata.get("tags", []))
+    ran_with = {"PROFILE": "full", "SECTIONS": ["nanogpt", "char"]}
+    folded = fold_source(parameters.source, ran_with)
+    assert 'PROFILE = "full"' in folded and "SECTIONS = ['nanogpt', 'char']" in folded
+    executed = jupytext.read(NOTEBOOKS[-1].with_suffix(".py"), fmt="py:percent")
+    executed_parameters = next(c for c in executed.cells if "parameters" in c.metadata.get("tags", []))
+    executed_parameters.source = folded
+    assert cells(executed) != cells(source)  # the executed cell holds the run's values ...
+    assert cells(executed) == cells(source, ran_with)  # ... which folding the run's values into the source gives
+    executed_parameters.source = folded.replace('DEVICE = "auto"', 'DEVICE = "cpu"')
+    assert cells(executed) != cells(source, ran_with)  # any other difference is still a difference
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
