@@ -29,8 +29,8 @@ TABLES = [
       "published_val_loss", "tokens_per_s"]),
     ("05_arms", "The ablation under the protocol's rule: each arm − baseline, simultaneous intervals per level, "
      "Holm p (notebook 05)",
-     ["level", "variant", "reference", "comparison", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm", "verdict",
-      "learning_rate", "throughput_ratio", "flops_per_token"]),
+     ["level", "variant", "reference", "comparison", "n_seeds", "seeds_lower", "estimate", "ci_low", "ci_high",
+      "p_holm", "verdict", "learning_rate", "throughput_ratio", "flops_per_token"]),
     ("05_summary", "The ablation: each arm's final loss (notebook 05)",
      ["level", "variant", "params", "val_loss_mean", "ci_low", "ci_high", "tokens_per_s", "throughput_vs_baseline",
       "infer_tokens_per_s", "infer_vs_baseline"]),
