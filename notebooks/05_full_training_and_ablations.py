@@ -484,8 +484,13 @@ for level in levels:
     claimed = [("everything", "equal_steps"), ("everything@compute", "equal_compute")]
     for arm, comparison in claimed:
         if arm in set(level_runs["variant"]):
+            row = arms[(arms["level"] == level) & (arms["variant"] == arm) & (arms["reference"] == "baseline")].iloc[0]
+            budget = (f"{ablation_cfg.max_iters} steps each" if comparison == "equal_steps" else
+                      f"the steps that fit in the baseline's training time at {row.throughput_ratio:.2f}× its throughput")
             measurements.append(measure("everything_beats_baseline", level_runs, arm, comparison=comparison,
-                                        label=family, family=family))
+                                        label=family, family=family,
+                                        context=f"{budget}; lower than the baseline on {row.seeds_lower} of "
+                                                f"{row.n_seeds} seeds"))
     rest = arms[(arms["level"] == level) & ~(arms["variant"].isin([arm for arm, _ in claimed])
                                               & (arms["reference"] == "baseline"))]
     other_p_values[family] = rest["p_value"].tolist()
