@@ -118,44 +118,85 @@ def _load_average() -> float | None:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
-def fold_source(source: str, parameters: dict) -> str:
-    """A ``parameters`` cell's source with ``parameters`` written into it: each one-line assignment of a named
-    parameter takes the run's value (its own spelling kept where the value is the same), and parameters the cell
-    does not assign are appended as ``NAME = value`` lines."""
+def _one_line_assignments(source: str) -> dict[str, int]:
+    """{name: line index} of the one-line ``NAME = value`` statements of a cell."""
+    import ast
+
+    return {node.targets[0].id: node.lineno - 1 for node in ast.parse(source).body
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            and node.lineno == node.end_lineno}
+
+
+def fold_run(source: str, parameters: dict) -> tuple[str, dict[str, str | None]]:
+    """A ``parameters`` cell's source with ``parameters`` written into it — each one-line assignment of a named
+    parameter takes the run's value (its own spelling kept where the value is the same), parameters the cell
+    does not assign are appended as ``NAME = value`` lines — and what it replaced: ``{name: the original line,
+    or None for an appended one}``, so that ``unfold_run`` can give the cell its own values back."""
     import ast
 
     lines = source.split("\n")
-    seen = set()
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id in parameters and node.lineno == node.end_lineno:
-            name, value = node.targets[0].id, node.value
-            seen.add(name)
-            try:
-                unchanged = ast.literal_eval(value) == parameters[name]
-            except ValueError:
-                unchanged = False
-            if not unchanged:  # a value the run changed; the cell's own spelling is kept otherwise
-                line = lines[node.lineno - 1]
-                lines[node.lineno - 1] = (line[:value.col_offset] + _literal(parameters[name])
-                                          + line[value.end_col_offset:])
-    lines += [f"{name} = {_literal(value)}" for name, value in parameters.items() if name not in seen]
-    return "\n".join(lines)
+    at = _one_line_assignments(source)
+    replaced: dict[str, str | None] = {}
+    for name, index in at.items():
+        if name not in parameters:
+            continue
+        value = ast.parse(lines[index]).body[0].value
+        try:
+            unchanged = ast.literal_eval(value) == parameters[name]
+        except ValueError:
+            unchanged = False
+        if not unchanged:  # a value the run changed; the cell's own spelling is kept otherwise
+            replaced[name] = lines[index]
+            lines[index] = lines[index][:value.col_offset] + _literal(parameters[name]) + lines[index][value.end_col_offset:]
+    for name, value in parameters.items():
+        if name not in at:
+            replaced[name] = None
+            lines.append(f"{name} = {_literal(value)}")
+    return "\n".join(lines), replaced
+
+
+def fold_source(source: str, parameters: dict) -> str:
+    """``fold_run``'s cell alone: what a headless run with ``parameters`` leaves in the ``parameters`` cell."""
+    return fold_run(source, parameters)[0]
+
+
+def unfold_run(source: str, replaced: dict[str, str | None]) -> str:
+    """Undo ``fold_run``: each line a run replaced gets its original back, each line it appended goes. A run
+    starts from the notebook's own values, not from the last run's (a committed notebook executed with
+    ``SECTIONS=["char"]`` must not hand that to the next run)."""
+    lines = source.split("\n")
+    at = _one_line_assignments(source)
+    drop = set()
+    for name, original in replaced.items():
+        if name not in at:
+            continue  # edited away since: nothing to give back
+        if original is None:
+            drop.add(at[name])
+        else:
+            lines[at[name]] = original
+    return "\n".join(line for i, line in enumerate(lines) if i not in drop)
+
+
+def _parameters_cell(cells: list[dict]) -> dict | None:
+    return next((c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
 
 
 def fold_parameters(path: Path, parameters: dict, run_record: dict | None = None) -> None:
     """Make an executed notebook clean to re-run: write the injected values into the ``parameters`` cell
-    itself (``fold_source``: so it shows what the run used, and a reader's edit there takes effect), drop
-    papermill's ``injected-parameters`` cell, and keep only the notebook's own name in papermill's metadata.
+    itself (``fold_run``: so it shows what the run used, and a reader's edit there takes effect), remember what
+    they replaced (``resonance_parameters`` metadata, for ``unfold_run``), drop papermill's
+    ``injected-parameters`` cell, and keep only the notebook's own name in papermill's metadata.
     ``run_record`` (CPU seconds, cores, load average around the run) goes to the ``resonance_run`` metadata:
     papermill's wall-clock duration alone cannot tell a slow notebook from a busy machine."""
     import json
 
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
     cells = [c for c in nb["cells"] if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
-    for cell in cells:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            cell["source"] = fold_source("".join(cell["source"]), parameters).splitlines(keepends=True)
+    cell = _parameters_cell(cells)
+    if cell is not None:
+        source, replaced = fold_run("".join(cell["source"]), parameters)
+        cell["source"] = source.splitlines(keepends=True)
+        nb.setdefault("metadata", {})["resonance_parameters"] = {"replaced": replaced}
     nb["cells"] = cells
     meta = nb.get("metadata", {}).get("papermill", {})
     for key in ("input_path", "output_path"):
@@ -164,6 +205,25 @@ def fold_parameters(path: Path, parameters: dict, run_record: dict | None = None
     if run_record is not None:
         nb.setdefault("metadata", {})["resonance_run"] = run_record
     Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def unfolded_copy(notebook: Path, folder: Path) -> Path:
+    """``notebook`` as a run should start from it: a copy in ``folder`` whose ``parameters`` cell has its own
+    values back (``unfold_run`` with the replacements its last headless run recorded); ``notebook`` itself when
+    it records none."""
+    import json
+
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    replaced = nb.get("metadata", {}).get("resonance_parameters", {}).get("replaced")
+    cell = _parameters_cell(nb["cells"])
+    if not replaced or cell is None:
+        return notebook
+    cell["source"] = unfold_run("".join(cell["source"]), replaced).splitlines(keepends=True)
+    del nb["metadata"]["resonance_parameters"]
+    copy = Path(folder) / "input" / notebook.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return copy
 
 
 def _literal(value) -> str:
@@ -202,8 +262,9 @@ def run_notebook(notebook: Path, profile: str, output_dir: Path, fig_dir: Path |
     params = _notebook_parameters(profile, fig_dir, parameters)
     start, cpu_start, load_start = time.perf_counter(), _children_cpu_seconds(), _load_average()
     error = None
+    source = unfolded_copy(notebook, scratch.parent)  # the notebook's own parameter values, not its last run's
     try:
-        pm.execute_notebook(str(notebook), str(scratch), parameters=params, kernel_name="python3",
+        pm.execute_notebook(str(source), str(scratch), parameters=params, kernel_name="python3",
                             cwd=str(notebook.parent), execution_timeout=timeout, progress_bar=False)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count} (index {exc.cell_index}): {exc.ename}: {exc.evalue}"
@@ -227,7 +288,9 @@ def run_plain(notebook: Path, profile: str, fig_dir: Path | None, parameters: di
     import matplotlib
 
     matplotlib.use("Agg")
-    cells = [c for c in json.loads(notebook.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    replaced = nb.get("metadata", {}).get("resonance_parameters", {}).get("replaced")
     params = _notebook_parameters(profile, fig_dir, parameters)
     namespace: dict = {"__name__": "__main__"}
     _absolute_data_dirs()
@@ -239,6 +302,8 @@ def run_plain(notebook: Path, profile: str, fig_dir: Path | None, parameters: di
             if "injected-parameters" in tags:
                 continue  # a previous papermill run's values: ours follow the parameters cell
             source = "".join(cell["source"])
+            if "parameters" in tags and replaced:
+                source = unfold_run(source, replaced)  # the notebook's own values, then this run's
             try:
                 exec(compile(source, f"{notebook.name}[code cell {index}]", "exec"), namespace)  # noqa: S102
             except Exception as exc:  # noqa: BLE001 - reported with the cell, never hidden

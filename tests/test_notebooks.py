@@ -131,6 +131,34 @@ def test_fold_parameters_writes_the_run_into_the_parameters_cell(tmp_path):
     assert json.loads(path.read_text())["metadata"]["resonance_run"] == {"cpu_seconds": 3.5}
 
 
+def test_a_run_starts_from_the_notebooks_own_parameter_values_not_the_last_runs(tmp_path):
+    import nbformat
+
+    from resonance_lib.notebooks import fold_parameters, fold_run, run_plain, unfold_run, unfolded_copy
+
+    cell = 'PROFILE = "quick"  # which profile\nSECTIONS = None  # all of them\nX = 1'
+    folded, replaced = fold_run(cell, {"PROFILE": "full", "SECTIONS": ["char"], "X": 1, "NEW": 2})
+    assert folded == 'PROFILE = "full"  # which profile\nSECTIONS = [\'char\']  # all of them\nX = 1\nNEW = 2'
+    assert unfold_run(folded, replaced) == cell
+    # a committed notebook last executed with SECTIONS=["char"] in `full`
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(cell, metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(f"open({str(tmp_path / 'seen.txt')!r}, 'w').write(repr((PROFILE, SECTIONS)))")]
+    path = tmp_path / "05_x.ipynb"
+    nbformat.write(nb, path)
+    fold_parameters(path, {"PROFILE": "full", "SECTIONS": ["char"]})
+    assert "SECTIONS = ['char']" in nbformat.read(path, 4).cells[0].source
+    copy = unfolded_copy(path, tmp_path / "scratch")  # what run_notebook hands papermill
+    assert copy != path and nbformat.read(copy, 4).cells[0].source == cell
+    assert "SECTIONS = ['char']" in nbformat.read(path, 4).cells[0].source  # the committed file is untouched
+    assert run_plain(path, "smoke", None).error is None
+    assert (tmp_path / "seen.txt").read_text() == "('smoke', None)"  # the next run: its profile, every section
+    plain = tmp_path / "01_y.ipynb"  # a notebook no run has folded into is run as it is
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("X = 1", metadata={"tags": ["parameters"]})]),
+                   plain)
+    assert unfolded_copy(plain, tmp_path / "scratch") == plain
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_the_committed_notebook_reads_clean(notebook):
     """As a reader gets it on GitHub or in JupyterLab: no injected-parameters cell, no path of the machine that
