@@ -402,8 +402,11 @@ sensitivity[shown].round(4)
 # %% [markdown] tags=[]
 # ### The learning-rate sweep
 #
-# Final validation loss of each arm at each rate of the sweep (tuning seeds only); the chosen rate is the
-# lowest point of each line (ringed). A line that reaches further than ×0.5–×4 is an arm whose best lay on the edge of the grid and tried more rates out. In a profile with a single rate there is no sweep to show.
+# Final validation loss of each arm at each rate of the sweep (tuning seeds only); each arm's chosen rate is
+# ringed. In `full` and `gpu` it is the lower of the arm's two best rates on the tuning seed after both trained
+# on two more seeds (those two points are three-seed means, the others one seed). A line that reaches further
+# than ×0.5–×4 is an arm whose best lay on the edge of the grid and tried more rates out. In a profile with a
+# single rate there is no sweep to show.
 
 # %% tags=[]
 sweeps = [Path(FIG_DIR) / f"05_lr_sweep_{level}_{PROFILE}.csv" for level in levels]
@@ -415,6 +418,9 @@ if len(sweep) and "learning_rate" in sweep:
     for ax, level in zip(axes[0], levels, strict=True):
         sns.lineplot(data=sweep[sweep["level"] == level], x="learning_rate", y="final_val_loss_mean", hue="variant",
                      palette=palette, marker="o", ax=ax, legend=level == levels[-1])
+        chosen_points = sweep[(sweep["level"] == level) & sweep["chosen"]]  # each arm's rate, ringed
+        ax.scatter(chosen_points["learning_rate"], chosen_points["final_val_loss_mean"], s=140, facecolors="none",
+                   edgecolors="black", linewidths=1.2, zorder=5)
         ax.set(xscale="log", xlabel="peak learning rate (log)", ylabel="validation cross-entropy, whole split (nats)",
                title=f"{level} level (tuning seeds {plan.seeds})")
     sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
