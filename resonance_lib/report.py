@@ -60,6 +60,10 @@ TABLES = [
     ("04_halting_pareto", "Halting attention against fixed depth: loss for compute (notebook 04)",
      ["variant", "kind", "epsilon", "test_loss", "mean_passes", "mean_iterations", "flops_per_token",
       "throughput_vs_baseline"]),
+    ("04_halting_vs_fixed_depth", "The control for halting: each halting arm that ran fewer than the most passes "
+     "− the fixed-depth arm with no more passes, paired by seed, in the notebook's family (notebook 04)",
+     ["epsilon", "arm", "mean_passes", "fixed_depth", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm",
+      "verdict"]),
     ("04_summary", "Prime encoder, halting attention, memory, pre-manifest head, prime FFN mask (notebook 04)",
      ["level", "variant", "params", "val_loss_mean", "delta_mean", "delta_ci_low", "delta_ci_high", "verdict",
       "throughput_ratio"]),
