@@ -232,10 +232,13 @@ def render_benchmarks(results_dir: Path) -> str:
 # The README's opening summary comes from the first of these profiles that has recorded claims: the protocol's
 # committed results first, the exploratory `quick` run only until they exist.
 HEADLINE_PROFILES = ("full", "gpu", "quick")
-# what each value of the claims file's `supports` column says, in the order the summary counts them
-SUPPORT_WORDS = {"holds": "support their claim", "contradicted": "contradict it",
-                 "not supported": "are not supported (no effect where the run had the power to see the claimed one)",
-                 "inconclusive": "cannot tell (inconclusive)"}
+# what each value of the claims file's `supports` column says of one comparison and of several, in the order the
+# summary counts them
+SUPPORT_WORDS = {"holds": ("supports its claim", "support their claim"),
+                 "contradicted": ("contradicts it", "contradict it"),
+                 "not supported": ("is not supported", "are not supported"),
+                 "inconclusive": ("cannot tell (inconclusive)", "cannot tell (inconclusive)")}
+NOT_SUPPORTED_MEANS = " (no effect where the run had the power to see the claimed one)"
 
 
 def _notebooks(claims: pd.DataFrame) -> str:
@@ -249,7 +252,8 @@ def _tally(claims: pd.DataFrame, profile: str) -> str:
     unknown = sorted(set(counts.index) - set(SUPPORT_WORDS))
     if unknown:
         raise ValueError(f"claims_{profile}.csv: supports={unknown} not among {list(SUPPORT_WORDS)}")
-    tally = ", ".join(f"{counts[s]} {words}" for s, words in SUPPORT_WORDS.items() if s in counts)
+    tally = ", ".join(f"{counts[s]} {words[int(counts[s] != 1)]}" + NOT_SUPPORTED_MEANS * (s == "not supported")
+                      for s, words in SUPPORT_WORDS.items() if s in counts)
     n, k = len(claims), claims["claim_id"].nunique()
     return (f"of the {n} comparison{'s' * (n != 1)} recorded for {k} claim{'s' * (k != 1)} in "
             f"{_notebooks(claims)}, {tally}")

@@ -170,12 +170,12 @@ def test_the_readme_opening_counts_the_claims_of_the_committed_profile_before_th
                   Stamp("quick", "cpu (2 threads)", (0, 1, 2, 3, 4, 5), "abc1234"), tmp_path)
     quick = render_headline(tmp_path)
     assert "`quick` profile" in quick and "of the 2 comparisons recorded for 1 claim in notebook 03" in quick
-    assert "1 support their claim, 1 contradict it" in quick and "exploratory" in quick
+    assert "1 supports its claim, 1 contradicts it" in quick and "exploratory" in quick
     assert "phase_beats_standard (notebook 03, random phases, equal steps)" in quick
     record_claims([Measurement("phase_beats_standard", "equal_steps", worse, label="random phases")], "03",
                   Stamp("full", "cpu (1 threads)", (0, 1, 2, 3, 4, 5), "def5678"), tmp_path)
     full = render_headline(tmp_path)  # the committed profile leads once it has claims
-    assert "`full` profile" in full and "commit def5678" in full and "1 contradict it" in full
+    assert "`full` profile" in full and "commit def5678" in full and "1 contradicts it" in full
     assert "No comparison supports its claim" in full and "exploratory" not in full
     assert "Not yet in the `full` profile" not in full  # quick's only notebook is in full: nothing left to show
     # a notebook that only quick has recorded is still counted, apart and labelled with quick's caveat
@@ -183,7 +183,12 @@ def test_the_readme_opening_counts_the_claims_of_the_committed_profile_before_th
                   Stamp("quick", "cpu (2 threads)", (0, 1, 2), "abc1234"), tmp_path)
     both = render_headline(tmp_path)
     lead, rest = both.split("**Not yet in the `full` profile**")
-    assert "of the 1 comparison recorded for 1 claim in notebook 03, 1 contradict it" in lead
+    assert "of the 1 comparison recorded for 1 claim in notebook 03, 1 contradicts it" in lead
     assert "notebook 04, counted from `figures/claims_quick.csv`" in rest and "exploratory" in rest
-    assert "of the 1 comparison recorded for 1 claim in notebook 04, 1 support their claim" in rest
+    assert "of the 1 comparison recorded for 1 claim in notebook 04, 1 supports its claim" in rest
     assert "halting_saves_compute (notebook 04, ε = 1, equal steps)" in rest and "notebook 03" not in rest
+    # several comparisons with one outcome take the plural
+    record_claims([Measurement("phase_beats_standard", "equal_steps", worse, label=label)
+                   for label in ("random phases", "phonetic phases")], "03",
+                  Stamp("full", "cpu (1 threads)", (0, 1, 2, 3, 4, 5), "def5678"), tmp_path)
+    assert "of the 2 comparisons recorded for 1 claim in notebook 03, 2 contradict it" in render_headline(tmp_path)
