@@ -491,6 +491,23 @@ columns = ["claim_id", "label", "n_seeds", "estimate", "ci_low", "ci_high", "p_h
 pd.concat([claims[columns], control_rows[columns]], ignore_index=True).round(4)
 
 # %% tags=[]
+def control_reading(control):
+    """What the control's verdicts say together: where halting beats fixed depth at no more passes, and where a
+    shallower fixed model saves as much."""
+    def epsilons(verdicts):
+        return ", ".join(f"{e:g}" for e in control.loc[control["verdict"].isin(verdicts), "epsilon"])
+
+    if control["verdict"].eq("better").any():
+        return f"Halting beats fixed depth at no more passes for ε = {epsilons(['better'])}: there, halting pays."
+    if control["verdict"].isin(["equivalent", "worse"]).all():
+        return ("No halting arm does better than the fixed-depth model that runs no more passes: what halting saves "
+                "here, a shallower fixed model saves as well.")
+    return (f"No halting arm is shown to beat the fixed-depth model with no more passes: ε = "
+            f"{epsilons(['inconclusive', 'not supported'])} cannot tell"
+            + (f"; at ε = {epsilons(['equivalent', 'worse'])} a shallower fixed model saves as much."
+               if control["verdict"].isin(["equivalent", "worse"]).any() else "."))
+
+
 parts = summary[summary["variant"] != "baseline"]
 what_we_found(claims, stamp, facts=[
     "Each part alone, Δ validation loss against the baseline (char / word; 95% interval per comparison, not "
@@ -515,12 +532,7 @@ what_we_found(claims, stamp, facts=[
     "family, Holm p): " + ("; ".join(
         f"ε = {r.epsilon:g} ({r.mean_passes:.2f} passes) − iterated ×{r.fixed_depth.rsplit('x', 1)[1]} "
         f"{r.estimate:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}], p = {r.p_holm:.3g} → {r.verdict}"
-        for r in fixed_control.itertuples()) + ". " + (
-        "No halting arm beats the fixed-depth model that runs no more passes than it: what halting saves here, a "
-        "shallower fixed model saves as well." if not fixed_control["verdict"].eq("better").any() else
-        "Halting beats fixed depth at no more passes for ε = "
-        + ", ".join(f"{e:g}" for e in fixed_control.loc[fixed_control["verdict"].eq("better"), "epsilon"])
-        + ": there, choosing the passes per token pays.") if len(fixed_control) else
+        for r in fixed_control.itertuples()) + ". " + control_reading(fixed_control) if len(fixed_control) else
         f"none: every halting arm ran all {most_passes} passes, so none saved compute."),
 ], caveats=[
     f"Run length and scale: {run_cfg.max_iters} steps at {config_params(ResonanceConfig(vocab_size=char.vocab_size, **size)):,} "
