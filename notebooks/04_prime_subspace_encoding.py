@@ -312,7 +312,11 @@ halting_summary
 # of the training batch size (`halting_use`; the module runs no pass once every token of the batch has halted),
 # averaged over the seeds; the FLOPs of a training step (`torch.utils.flop_counter`, seed 0); and the training
 # throughput, timed interleaved in one process, each halting arm from its trained weights (seed 0: how soon its
-# tokens halt decides what a step costs) against the baseline.
+# tokens halt decides what a step costs) against the baseline. Whether halting *adapts* — stops some tokens sooner
+# than others, as "once it is confident" says — is read off the same batches: the share of tokens that ran another
+# number of iterations than most tokens of their layer (0: every token stops at the same pass, a fixed depth in
+# all but name). The first position is left out: it sees one key, so its entropy is 0 by definition and it stops at
+# its first chance in every arm, the fixed-depth ones included.
 
 # %% tags=[]
 char_base = ResonanceConfig(vocab_size=char.vocab_size, **size)
@@ -342,12 +346,31 @@ save_sweep(pareto_sweep, f"04_pareto_lr_sweep_{PROFILE}", FIG_DIR, stamp,
 batch_gen = torch.Generator().manual_seed(0)
 val_batches = [char.get_batch("val", run_cfg.batch_size, size["block_size"], generator=batch_gen)[0]
                for _ in range(pick(PROFILE, smoke=2, quick=10, full=20, gpu=20))]
-use = pd.DataFrame([{"variant": v.name, "seed": s, **halting_use(pareto_models[v.name, s], val_batches)}
+
+
+@torch.no_grad()
+def off_mode_share(model, batches):
+    """The share of tokens after the first that ran another number of iterations than most tokens of their layer,
+    per batch, mean over the halting layers and the batches: 0 when every token stops at the same pass."""
+    was_training = model.training
+    model.eval()
+    shares = []
+    for x in batches:
+        model(x)
+        for layer in (m for m in model.modules() if isinstance(m, HaltingAttention)):
+            iterations = layer.last_iterations[:, 1:].flatten()  # position 0 left out: it halts by construction
+            shares.append(float((iterations != iterations.mode().values).float().mean()))
+    model.train(was_training)
+    return float(np.mean(shares))
+
+
+use = pd.DataFrame([{"variant": v.name, "seed": s, **halting_use(pareto_models[v.name, s], val_batches),
+                     "off_mode_share": off_mode_share(pareto_models[v.name, s], val_batches)}
                     for v in halting_arms for s in seeds])
 last = pareto_runs[pareto_runs["step"] == pareto_runs.groupby(["variant", "seed"])["step"].transform("max")]
 pareto = last.merge(use, on=["variant", "seed"], how="left").groupby("variant", sort=False).agg(
     test_loss=("test_loss", "mean"), sd=("test_loss", "std"), mean_passes=("mean_passes", "mean"),
-    mean_iterations=("mean_iterations", "mean")).reset_index()
+    mean_iterations=("mean_iterations", "mean"), off_mode_share=("off_mode_share", "mean")).reset_index()
 pareto["epsilon"] = pareto["variant"].map({v.name: e for e, v in epsilon_arms.items()})
 pareto["kind"] = ["baseline" if n == "baseline" else "fixed depth" if n.startswith("iterated") else "halting"
                   for n in pareto["variant"]]
@@ -527,6 +550,11 @@ what_we_found(claims, stamp, facts=[
     "Halting against fixed depth (char level, test loss · attention passes · FLOPs per token · throughput): "
     + "; ".join(f"{r.variant} {r.test_loss:.4f} · {r.mean_passes:.2f} · {r.flops_per_token:,.0f} · "
                 f"{r.throughput_vs_baseline:.2f}×" for r in pareto.itertuples() if r.kind != "baseline") + ".",
+    "Does halting adapt per token? Share of tokens (after the first) that ran another number of iterations than most "
+    "tokens of their layer: " + ", ".join(f"ε = {r.epsilon:g} {r.off_mode_share:.1%}" for r in pareto.itertuples()
+                                          if r.kind == "halting")
+    + " (0 means every token stops at the same pass, as in the fixed-depth arms: "
+    + ", ".join(f"{r.variant} {r.off_mode_share:.1%}" for r in pareto.itertuples() if r.kind == "fixed depth") + ").",
     "The control (Mixture-of-Depths' bar), each halting arm that ran fewer than the most passes − the fixed-depth "
     f"arm with no more passes, test loss over {len(seeds)} paired seeds (simultaneous 95% interval in the notebook's "
     "family, Holm p): " + ("; ".join(

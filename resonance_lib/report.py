@@ -58,8 +58,8 @@ TABLES = [
      "initialisation, paired by seed (notebook 03)",
      ["difference", "n_seeds", "mean_nats", "ci_low", "ci_high", "perplexity_ratio"]),
     ("04_halting_pareto", "Halting attention against fixed depth: loss for compute (notebook 04)",
-     ["variant", "kind", "epsilon", "test_loss", "mean_passes", "mean_iterations", "flops_per_token",
-      "throughput_vs_baseline"]),
+     ["variant", "kind", "epsilon", "test_loss", "mean_passes", "mean_iterations", "off_mode_share",
+      "flops_per_token", "throughput_vs_baseline"]),
     ("04_halting_vs_fixed_depth", "The control for halting: each halting arm that ran fewer than the most passes "
      "− the fixed-depth arm with no more passes, paired by seed, in the notebook's family (notebook 04)",
      ["epsilon", "arm", "mean_passes", "fixed_depth", "n_seeds", "estimate", "ci_low", "ci_high", "p_holm",
