@@ -534,7 +534,8 @@ what_we_found(claims, stamp, facts=[
         f"{r.variant} {r.val_acc_mean:.3f}" for r in lookup_table.sort_values("val_acc_mean", ascending=False)
         .itertuples()) + f"; chance {1 / lookup.vocab_size:.3f}.",
     f"Toy benchmark as the seeds define it: {toy_within:.0%} of the {len(toy_table)} arms end within 1% of the best "
-    "final loss (a random static mask included).",
+    "final loss (a random static mask included)" + (": the task cannot rank the methods." if toy_within >= 0.5 else
+                                                     "."),
     "Toy benchmark, our final loss beside the READMEs' table: "
     + ", ".join(f"{n} {toy_rel.loc[n, 'final_loss']:.4f} (theirs {toy_rel.loc[n, 'published_loss']:g})"
                 for n in ("baseline", "sparse_resonance", "sparse_resonance_all")) + ".",
@@ -549,4 +550,6 @@ what_we_found(claims, stamp, facts=[
     f"Run length: char LM {lm_train.max_iters} steps, toy {toy_train.max_iters}, lookup {lookup_train.max_iters}, "
     f"MNIST {vit_train.max_iters}. "
     f"MNIST data: {mnist.note}",
-]);
+] + ([f"MNIST: the dense model reached {mnist_rel.loc['baseline', 'final_val_acc_mean']:.4f}, below the 0.97 of the "
+      "claim's regime (the source's dense: 0.978); 'within 1.3 points' of a weaker model says little about theirs."]
+     if mnist_rel.loc["baseline", "final_val_acc_mean"] < 0.97 else []));
