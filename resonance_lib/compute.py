@@ -31,6 +31,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .checks import check_float, check_int
+from .equivalent_code import TIMING_EQUIVALENT_CODE
 from .experiments import RunSpec, Variant, code_version, run_key
 from .model import ResonanceLM
 from .train import Callback, TrainConfig, train
@@ -69,6 +70,14 @@ def _default_factory(data):
     return lambda config: ResonanceLM(config, vocab=vocab)
 
 
+def timing_version(code: str | None = None) -> str:
+    """The library version a throughput timing is keyed by: ``code`` (default ``experiments.code_version()``),
+    or the earlier version whose timed work — the trainer's step loop, the models, the callbacks — it runs
+    unchanged (``equivalent_code.TIMING_EQUIVALENT_CODE``)."""
+    code = code or code_version()
+    return TIMING_EQUIVALENT_CODE.get(code, code)
+
+
 def measure_throughput(variants: Sequence[Variant], data, train_config: TrainConfig, steps: int = 10,
                        warmup: int = 2, repeats: int = 3, threads: int | None = 1, model_factory=None,
                        seed: int = 0, cache_dir=None) -> pd.DataFrame:
@@ -87,9 +96,9 @@ def measure_throughput(variants: Sequence[Variant], data, train_config: TrainCon
     factory = model_factory or _default_factory(data)
     cached = None
     if cache_dir is not None:
-        # a timing measures the implementation: keyed by this exact library version, never by an earlier one
-        # reviewed as training the same runs (experiments.results_version)
-        code = code_version()
+        # a timing measures the implementation: keyed by this library version (or one whose timed step it runs
+        # unchanged, timing_version), never by an earlier one reviewed as training the same runs (results_version)
+        code = timing_version()
         keys = [run_key(RunSpec(v, seed, data, train_config, factory), code) for v in variants]
         settings = json.dumps({"runs": keys, "steps": steps, "warmup": warmup, "repeats": repeats,
                                "threads": threads})

@@ -9,6 +9,13 @@ comparison finds every arm identical or equal up to rounding (what a fused autog
 order changes, like a different thread count); ``tests/test_grid.py`` checks each entry against its two files.
 Any other edit of a training module gives a version that is not listed here: new keys, and the runs train again.
 
+``TIMING_EQUIVALENT_CODE`` does the same for throughput timings (``compute.measure_throughput``), which are keyed by
+the exact version because a faster implementation trains the same runs at another speed: it maps a version to an
+earlier one whose timed work — ``train()``'s step loop, the models and the callbacks — it runs unchanged, so that
+the earlier version's timing (and the equal-compute steps derived from it) stands. An entry is made only where the
+versions' training modules differ outside that work (the grid, the final whole-split scores); the comment says
+where.
+
 This file is not one of the training modules (``experiments.TRAINING_MODULES``): an entry names the version of
 those modules, so it cannot live among them.
 """
@@ -37,4 +44,13 @@ RESULT_EQUIVALENT_CODE: dict[str, tuple[str, tuple[str, str]]] = {
     # code) and ff11d98 are identical in all 15 (history_fingerprint_baby_7496a45_same_machine_as_ff11d98.json).
     "ebd9f6d784c13ec5": ("1d46faff827a7323", ("history_fingerprint_baby_35911c1.json",
                                               "history_fingerprint_baby_ff11d98.json")),
+}
+
+TIMING_EQUIVALENT_CODE: dict[str, str] = {
+    # 7496a45's training code (7d3bbcbc8404e19d) timed every `full` arm so far. Since then the training modules
+    # changed only in experiments.py, outside the timed step loop: final_metrics batches the whole-split scoring
+    # (EVAL_TOKENS, ff11d98: run after training, never timed), and run_grid/execute_run keep partial checkpoints
+    # (the timing calls train() itself, with checkpoint_path=None).
+    "ebd9f6d784c13ec5": "7d3bbcbc8404e19d",
+    "459c7f8c179ef2f5": "7d3bbcbc8404e19d",
 }

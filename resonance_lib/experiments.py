@@ -229,9 +229,13 @@ class RunResult:
     cached: bool = False
 
 
-def execute_run(spec: RunSpec, threads: int | None = None) -> RunResult:
+def execute_run(spec: RunSpec, threads: int | None = None, partial: str | Path | None = None) -> RunResult:
     """Train one (variant, seed): seed ``torch``, build the model, train, add the grid's columns. A divergence
-    (``NonFiniteLossError``) and a crash both become one ``failed`` row; a crash also carries its exception."""
+    (``NonFiniteLossError``) and a crash both become one ``failed`` row; a crash also carries its exception.
+
+    ``partial``: a checkpoint file the run writes at every evaluation and, when it already exists, resumes from
+    (``train(resume_from=...)``, bit for bit), so a run that was cut off goes on from its last evaluation.
+    A file that cannot be resumed (unreadable, another model or schedule) is a crash naming it, never skipped."""
     if threads is not None:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -241,7 +245,9 @@ def execute_run(spec: RunSpec, threads: int | None = None) -> RunResult:
     try:
         model = spec.model_factory(spec.variant.config)
         callbacks = list(spec.variant.callbacks(model, cfg))
-        history = train(model, spec.data, cfg, callbacks=callbacks)
+        resume = partial if partial is not None and Path(partial).exists() else None
+        run_cfg = cfg if partial is None else dataclasses.replace(cfg, checkpoint_path=str(partial))
+        history = train(model, spec.data, run_cfg, callbacks=callbacks, resume_from=resume)
     except Exception as exc:  # noqa: BLE001 - recorded with the run; crashes are raised by run_grid
         failed = pd.DataFrame([{"variant": spec.variant.name, "seed": spec.seed,
                                 "step": getattr(exc, "step", float("nan")), "val_loss": float("nan"),
@@ -434,6 +440,16 @@ def _cache_load(cache_dir, key: str, spec: RunSpec, need_model: bool = True) -> 
     return RunResult(spec.variant.name, spec.seed, history, state["model"], state["callbacks"], cached=True)
 
 
+def partial_checkpoint_path(cache_dir, key: str, spec: RunSpec) -> Path:
+    """Where a cached grid's run keeps its checkpoint while it trains, so that a run cut off (a session that
+    ends, a preempted job) resumes from its last evaluation: ``<cache_dir>/.partial/<key>-<how>.pt``, ``how`` a
+    hash of the implementation fields the key leaves out (a checkpoint resumes only the model it came from).
+    The file is deleted once the finished run is stored; a failed run's stays (its last good state)."""
+    how = {name: getattr(spec.variant.config, name, None) for name in IMPLEMENTATION_FIELDS}
+    digest = hashlib.sha256(json.dumps(how, sort_keys=True, default=repr).encode()).hexdigest()[:8]
+    return Path(cache_dir) / ".partial" / f"{key}-{digest}.pt"
+
+
 def _cache_store(cache_dir, key: str, result: RunResult) -> None:
     """Write a finished run atomically: into a scratch folder, then renamed into place."""
     cache_dir = Path(cache_dir)
@@ -456,11 +472,12 @@ def _cache_store(cache_dir, key: str, result: RunResult) -> None:
 # Client.get_executor(), Ray, submitit) receives execute_run and the spec itself, pickled its own way.
 
 _FORKED_SPECS: list[RunSpec] = []
+_FORKED_PARTIALS: list[Path | None] = []
 
 
 def _run_forked(index: int) -> RunResult:
     _drop_inherited_compile_pool()
-    return execute_run(_FORKED_SPECS[index], threads=1)
+    return execute_run(_FORKED_SPECS[index], threads=1, partial=_FORKED_PARTIALS[index])
 
 
 def _drop_inherited_compile_pool() -> None:
@@ -507,8 +524,9 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
     ``Client.get_executor()``) if given; else ``workers`` local processes, one thread each (None: one per core;
     1: in this process, with its threads). On a CUDA device the runs stay in this process.
     ``cache_dir``: finished runs are read from and written to this folder (see ``run_key``), so a grid that
-    stopped resumes and a finished one is rebuilt without training. ``progress`` prints one line per finished
-    run: runs done / total, its time, and the estimated time left.
+    stopped resumes and a finished one is rebuilt without training; a run cut off mid-training resumes from its
+    last evaluation (``partial_checkpoint_path``; its ``elapsed_s`` then counts from the resumption).
+    ``progress`` prints one line per finished run: runs done / total, its time, and the estimated time left.
 
     Columns: variant, seed, step, the trainer's metrics, params, nonzero_params, infer_tokens_per_s, device,
     commit, status (``ok`` / ``failed``) and error. A run that diverges (``NonFiniteLossError``) is a result:
@@ -532,6 +550,8 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
     results: list[RunResult | None] = [None] * len(specs)
     code = results_version() if cache_dir is not None else None
     keys = [run_key(spec, code) for spec in specs] if cache_dir is not None else [None] * len(specs)
+    partials = [partial_checkpoint_path(cache_dir, key, spec) if key is not None else None
+                for spec, key in zip(specs, keys, strict=True)]
     wanted = _wanted_models(return_models, specs)
     for i, (spec, key) in enumerate(zip(specs, keys, strict=True)):
         if key is not None:
@@ -547,6 +567,7 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
         done += 1
         if cache_dir is not None and result.model_state is not None:
             _cache_store(cache_dir, keys[i], result)
+            partials[i].unlink(missing_ok=True)  # stored: its checkpoint is no longer needed
         if progress:
             elapsed = time.perf_counter() - t_start
             left = elapsed / (done - (len(specs) - len(todo))) * (len(specs) - done)
@@ -557,15 +578,15 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
     on_cuda = resolve_device(train_config.device).type == "cuda"
     n_workers = 1 if on_cuda else (workers if workers is not None else default_workers())
     if executor is not None:
-        futures = {executor.submit(execute_run, specs[i], 1): i for i in todo}
+        futures = {executor.submit(execute_run, specs[i], 1, partials[i]): i for i in todo}
         for future in cf.as_completed(futures):
             finished(futures[future], future.result())
     elif n_workers == 1 or len(todo) <= 1:
         for i in todo:
-            finished(i, execute_run(specs[i]))
+            finished(i, execute_run(specs[i], partial=partials[i]))
     else:
-        global _FORKED_SPECS
-        _FORKED_SPECS = specs
+        global _FORKED_SPECS, _FORKED_PARTIALS
+        _FORKED_SPECS, _FORKED_PARTIALS = specs, partials
         try:
             with cf.ProcessPoolExecutor(min(n_workers, len(todo)), mp_context=multiprocessing.get_context("fork")
                                         ) as pool:
@@ -573,7 +594,7 @@ def run_grid(variants: Sequence[Variant], seeds: Sequence[int], data, train_conf
                 for future in cf.as_completed(futures):
                     finished(futures[future], future.result())
         finally:
-            _FORKED_SPECS = []
+            _FORKED_SPECS, _FORKED_PARTIALS = [], []
     df = pd.concat([r.history for r in results], ignore_index=True)
     crashed = [(r.variant, r.seed, r.exception) for r in results if r.exception is not None]
     if crashed:

@@ -8,10 +8,12 @@ import torch
 
 from resonance_lib.compute import equal_compute_variants, flops_per_token, measure_throughput
 from resonance_lib.data import SequenceReconstruction
+from resonance_lib.equivalent_code import TIMING_EQUIVALENT_CODE
 from resonance_lib.experiments import (
     Variant,
     matched_variants,
     prunable_weights,
+    results_version,
     usable_params,
 )
 from resonance_lib.model import ResonanceConfig, ResonanceLM, config_params
@@ -56,6 +58,27 @@ def test_a_throughput_measurement_is_kept_and_reused_so_a_resumed_profile_gets_t
     monkeypatch.undo()
     other = measure_throughput(arms, TASK, CFG, steps=3, warmup=1, repeats=1, cache_dir=tmp_path)  # new settings
     assert len(list(tmp_path.glob("throughput-*.json"))) == 2 and len(other) == 2
+
+
+def test_a_version_whose_timed_step_is_unchanged_reuses_the_earlier_versions_timing(tmp_path, monkeypatch):
+    from resonance_lib import compute, equivalent_code
+
+    arms = [Variant("baseline", SMALL)]
+    monkeypatch.setattr(compute, "code_version", lambda: "old")
+    first = measure_throughput(arms, TASK, CFG, steps=2, warmup=1, repeats=1, cache_dir=tmp_path)
+    monkeypatch.setitem(equivalent_code.TIMING_EQUIVALENT_CODE, "new", "old")
+    monkeypatch.setattr(compute, "code_version", lambda: "new")
+    monkeypatch.setattr(compute, "_time_interleaved", lambda *a: pytest.fail("timed again"))
+    pd.testing.assert_frame_equal(first, measure_throughput(arms, TASK, CFG, steps=2, warmup=1, repeats=1,
+                                                            cache_dir=tmp_path))
+    monkeypatch.setattr(compute, "code_version", lambda: "unlisted")  # any other edit: timed again
+    with pytest.raises(pytest.fail.Exception, match="timed again"):
+        measure_throughput(arms, TASK, CFG, steps=2, warmup=1, repeats=1, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("version", sorted(TIMING_EQUIVALENT_CODE))
+def test_a_timing_is_shared_only_between_versions_reviewed_as_training_the_same_runs(version):
+    assert results_version(version) == results_version(TIMING_EQUIVALENT_CODE[version])
 
 
 def test_equal_compute_copies_only_slow_arms_with_their_own_schedule():

@@ -96,6 +96,54 @@ def test_a_grid_asked_for_some_models_retrains_only_the_runs_whose_weights_it_re
             run_grid(variants, [0, 1], TASK, CFG, workers=1, cache_dir=tmp_path, progress=False, return_models=bad)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_cut_off_mid_training_resumes_from_its_last_evaluation(tmp_path, monkeypatch, one_thread, workers):
+    """A cached grid's run saves a checkpoint at each evaluation (``<cache_dir>/.partial``); cut off, it goes on
+    from there at the next call, ends exactly where an uninterrupted run ends, and its checkpoint is then deleted."""
+    from resonance_lib import train as train_module
+
+    cfg = dataclasses.replace(CFG, max_iters=6, eval_interval=2)
+    variants = matched_variants(SMALL, ["sparse_resonance"])  # a callback with state crosses the resumption
+    whole = run_grid(variants, [0], TASK, cfg, workers=1, cache_dir=tmp_path / "whole", progress=False)
+
+    real_save = train_module.save_checkpoint
+
+    def save_then_stop(path, state, *args):
+        real_save(path, state, *args)
+        if state.step == 4:
+            raise RuntimeError("the session ended")
+
+    monkeypatch.setattr(train_module, "save_checkpoint", save_then_stop)
+    with pytest.raises(GridRunError, match="the session ended"):
+        run_grid(variants, [0], TASK, cfg, workers=workers, cache_dir=tmp_path / "cut", progress=False)
+    partials = sorted((tmp_path / "cut" / ".partial").glob("*.pt"))
+    assert len(partials) == 2 and not [p for p in (tmp_path / "cut").iterdir() if not p.name.startswith(".")]
+
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    log = tmp_path / "resumed_from.txt"  # a file: forked workers write it too
+    real_train = experiments.train
+
+    def logged_train(*args, resume_from=None, **kwargs):
+        with log.open("a") as f:
+            f.write(f"{resume_from}\n")
+        return real_train(*args, resume_from=resume_from, **kwargs)
+
+    monkeypatch.setattr(experiments, "train", logged_train)
+    again = run_grid(variants, [0], TASK, cfg, workers=workers, cache_dir=tmp_path / "cut", progress=False)
+    assert sorted(log.read_text().split()) == list(map(str, partials))  # each went on from its checkpoint
+    same_rows(whole, again)
+    assert not list((tmp_path / "cut" / ".partial").glob("*"))  # stored, so deleted
+
+    factory = ResonanceLM
+    spec = RunSpec(Variant("baseline", SMALL), 1, TASK, cfg, factory)
+    broken = experiments.partial_checkpoint_path(tmp_path / "bad", run_key(spec), spec)
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a checkpoint")
+    with pytest.raises(GridRunError, match="not a valid checkpoint"):  # named, never skipped
+        run_grid([spec.variant], [1], TASK, cfg, workers=1, cache_dir=tmp_path / "bad", progress=False,
+                 model_factory=factory)
+
+
 def test_the_cache_key_changes_with_everything_that_changes_a_result():
     base = RunSpec(Variant("baseline", SMALL), 0, TASK, CFG, lambda c: None)
     key = run_key(base, code="x")
