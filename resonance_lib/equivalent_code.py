@@ -44,6 +44,11 @@ RESULT_EQUIVALENT_CODE: dict[str, tuple[str, tuple[str, str]]] = {
     # code) and ff11d98 are identical in all 15 (history_fingerprint_baby_7496a45_same_machine_as_ff11d98.json).
     "ebd9f6d784c13ec5": ("1d46faff827a7323", ("history_fingerprint_baby_35911c1.json",
                                               "history_fingerprint_baby_ff11d98.json")),
+    # b4f3dda: the grid's partial checkpoints (run_grid, execute_run, partial_checkpoint_path: a cached run saves a
+    # checkpoint at every evaluation and resumes from it when cut off; the trainer's checkpoints resume bit for bit).
+    # Against 7496a45's file (history_fingerprint_baby_7496a45_same_machine_as_ff11d98.json) all 15 arms identical.
+    "459c7f8c179ef2f5": ("1d46faff827a7323", ("history_fingerprint_baby_35911c1.json",
+                                              "history_fingerprint_baby_b4f3dda.json")),
 }
 
 TIMING_EQUIVALENT_CODE: dict[str, str] = {
