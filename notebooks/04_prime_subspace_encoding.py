@@ -49,7 +49,7 @@ import torch
 
 from resonance_lib.attention import causal_softmax, normalised_entropy, split_heads
 from resonance_lib.claims import measure, record_claims
-from resonance_lib.compute import flops_per_token, measure_throughput
+from resonance_lib.compute import flops_per_token, halts_every_token_at_first_pass, measure_throughput
 from resonance_lib.data import prepare
 from resonance_lib.experiments import Variant, matched_variants, paired_differences, summarize
 from resonance_lib.findings import what_we_found
@@ -306,7 +306,10 @@ halting_summary
 # - **halting ε**: at most 4 passes, a token stops when its normalised attention entropy falls below ε, for a
 #   sweep of ε (higher ε halts sooner; normalised entropy is at most 1, so ε > 1 also stops tokens whose
 #   attention is spread evenly, and the largest ε stops every token after one pass). At ε = 0.5 this is
-#   `halting_attention`, the arm of the ablation above (and of notebook 05): the same runs, not new ones.
+#   `halting_attention`, the arm of the ablation above (and of notebook 05): the same runs, not new ones. An ε at
+#   or above 1 + τ·ln 999 ≈ 1.35 halts every token at its first pass whatever the model learns, so it computes what
+#   iterated ×1 computes, training included, bit for bit (a test holds them equal): its runs are iterated ×1's
+#   (loss, learning rate), its passes and costs are measured on its own module holding those weights.
 #
 # Compute is read off the trained models: the attention passes their layers run on the same validation batches
 # of the training batch size (`halting_use`; the module runs no pass once every token of the batch has halted),
@@ -334,11 +337,30 @@ epsilon_arms = {e: halting_attention if e == halting_attention.config.halting_ep
                 Variant(f"halting_eps{e:g}", dataclasses.replace(halting_attention.config, halting_epsilon=e))
                 for e in epsilons}
 halting_arms = fixed_depth + list(epsilon_arms.values())
+# an ε that halts every token at its first pass (ε ≥ 1 + τ·ln 999) computes what iterated ×1 computes, training
+# included, bit for bit (tests/test_prime.py): it reuses iterated ×1's runs and trained weights, not trained twice
+one_pass = [v.name for v in epsilon_arms.values() if halts_every_token_at_first_pass(v.config)]
+assert not one_pass or 1 in depths, "a one-pass ε reuses the runs of iterated ×1"
+trained_arms = [v for v in halting_arms if v.name not in one_pass]
 # every seed's trained halting model: the passes are read off them
-pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([char_baseline, *halting_arms], seeds, char, run_cfg,
-                                                         return_models=[(v.name, s) for v in halting_arms
+pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([char_baseline, *trained_arms], seeds, char, run_cfg,
+                                                         return_models=[(v.name, s) for v in trained_arms
                                                                         for s in seeds],
                                                          **plan.grid_options(), cache_dir=run.cache_dir)
+pareto_runs, pareto_sweep = (pd.concat([frame, *(frame[frame["variant"] == "iterated_x1"].assign(variant=name)
+                                                 for name in one_pass)], ignore_index=True)
+                             for frame in (pareto_runs, pareto_sweep))
+
+
+def with_weights(config, model):
+    """A model of ``config`` holding ``model``'s trained weights (halting arms share one set of parameters)."""
+    twin = ResonanceLM(config)
+    twin.load_state_dict(model.state_dict())
+    return twin
+
+
+pareto_models |= {(v.name, s): with_weights(v.config, pareto_models["iterated_x1", s])
+                  for v in halting_arms if v.name in one_pass for s in seeds}
 save_sweep(pareto_sweep, f"04_pareto_lr_sweep_{PROFILE}", FIG_DIR, stamp,
            title="halting and fixed depth: learning-rate sweep (tuning seed)",
            tuning_seeds=plan.seeds)
@@ -467,8 +489,10 @@ def no_more_passes(arm):
 
 
 # the control: halting − fixed depth at no more passes, for each halting arm that ran fewer passes than the most
-# (one that ran them all is already compared with iterated ×4, its claim's reference)
-controlled = {e: arm for e, arm in epsilon_arms.items() if no_more_passes(arm.name) != deepest.name}
+# (one that ran them all is already compared with iterated ×4, its claim's reference; one that halts every token at
+# its first pass *is* iterated ×1, so there is nothing to compare)
+controlled = {e: arm for e, arm in epsilon_arms.items()
+              if no_more_passes(arm.name) != deepest.name and arm.name not in one_pass}
 # the family: the claims' comparisons (two levels, one per ε) and the control's
 family_size = 2 + len(epsilon_arms) + len(controlled)
 fixed_control = pd.DataFrame([{"epsilon": e, "arm": arm.name, "mean_passes": point.loc[arm.name, "mean_passes"],

@@ -13,7 +13,9 @@ with its own full learning-rate schedule (warm-up and cosine decay over its own 
   callbacks included (a sparsifier's mask updates cost time too);
 * ``flops_per_token`` counts the floating-point operations of one training step (forward and backward) with
   ``torch.utils.flop_counter`` and divides by the tokens of the batch;
-* ``equal_compute_variants`` turns the measured ratios into the arms' equal-compute copies.
+* ``equal_compute_variants`` turns the measured ratios into the arms' equal-compute copies;
+* ``halts_every_token_at_first_pass`` tells which halting arms run one attention pass whatever they learn, and so
+  train as the one-pass fixed-depth arm does, bit for bit (no need to train them twice).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -31,9 +34,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .checks import check_float, check_int
+from .components import ATTENTIONS
 from .equivalent_code import TIMING_EQUIVALENT_CODE
 from .experiments import RunSpec, Variant, code_version, run_key
-from .model import ResonanceLM
+from .model import ResonanceConfig, ResonanceLM
 from .train import Callback, TrainConfig, train
 
 SLOW = 0.8  # arms below this throughput ratio are also compared at equal compute
@@ -182,3 +186,20 @@ def equal_compute_variants(variants: Sequence[Variant], ratios: dict[str, float]
         overrides = {**variant.train_overrides, "max_iters": steps, "lr_decay_iters": steps}
         copies.append(dataclasses.replace(variant, name=f"{variant.name}@compute", train_overrides=overrides))
     return copies
+
+
+HALTED = 1.0 - 1e-3  # a token has halted once its summed halting probability reaches this (HaltingAttention.forward)
+
+
+def halts_every_token_at_first_pass(config: ResonanceConfig) -> bool:
+    """Whether a halting-attention config stops every token at its first pass whatever its weights and input, and
+    so computes — trains included — what ``halting_max_iters=1`` computes, bit for bit (tested).
+
+    The first pass halts token i when p_i = σ((ε − H_i)/τ) ≥ 1 − 10⁻³, and normalised entropy H_i ≤ 1, so every
+    token halts there exactly when ε − 1 ≥ τ·ln 999 (plus 10⁻⁴ for the rounding of H); with τ = 0.05, ε ≥ 1.35.
+    A config with ``halting_max_iters=1`` runs one pass by construction."""
+    if config.attention != "halting":
+        raise ValueError(f"attention={config.attention!r} has no halting: halts_every_token_at_first_pass needs "
+                         "attention='halting'")
+    layer = ATTENTIONS["halting"](config)  # the layer the model builds: its ε and τ
+    return layer.max_iters == 1 or layer.epsilon - (1.0 + 1e-4) >= layer.temperature * math.log(HALTED / (1 - HALTED))
