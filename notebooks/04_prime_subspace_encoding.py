@@ -347,9 +347,17 @@ pareto_runs, pareto_sweep, _, pareto_models = tuned_grid([char_baseline, *traine
                                                          return_models=[(v.name, s) for v in trained_arms
                                                                         for s in seeds],
                                                          **plan.grid_options(), cache_dir=run.cache_dir)
-pareto_runs, pareto_sweep = (pd.concat([frame, *(frame[frame["variant"] == "iterated_x1"].assign(variant=name)
-                                                 for name in one_pass)], ignore_index=True)
-                             for frame in (pareto_runs, pareto_sweep))
+
+
+def with_one_pass_rows(frame):
+    """``frame`` with iterated ×1's rows again under each one-pass arm's name (no sweep, no rows: as it is)."""
+    if frame.empty:
+        return frame
+    copies = [frame[frame["variant"] == "iterated_x1"].assign(variant=name) for name in one_pass]
+    return pd.concat([frame, *copies], ignore_index=True)
+
+
+pareto_runs, pareto_sweep = with_one_pass_rows(pareto_runs), with_one_pass_rows(pareto_sweep)
 
 
 def with_weights(config, model):
