@@ -408,7 +408,8 @@ use = pd.DataFrame([{"variant": v.name, "seed": s, **halting_use(pareto_models[v
 last = pareto_runs[pareto_runs["step"] == pareto_runs.groupby(["variant", "seed"])["step"].transform("max")]
 pareto = last.merge(use, on=["variant", "seed"], how="left").groupby("variant", sort=False).agg(
     test_loss=("test_loss", "mean"), sd=("test_loss", "std"), mean_passes=("mean_passes", "mean"),
-    mean_iterations=("mean_iterations", "mean"), off_mode_share=("off_mode_share", "mean")).reset_index()
+    mean_iterations=("mean_iterations", "mean"), off_mode_share=("off_mode_share", "mean"))
+pareto = pareto.loc[[char_baseline.name, *(v.name for v in halting_arms)]].reset_index()  # the arms' order
 pareto["epsilon"] = pareto["variant"].map({v.name: e for e, v in epsilon_arms.items()})
 pareto["kind"] = ["baseline" if n == "baseline" else "fixed depth" if n.startswith("iterated") else "halting"
                   for n in pareto["variant"]]
