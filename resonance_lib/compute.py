@@ -93,29 +93,102 @@ def measure_throughput(variants: Sequence[Variant], data, train_config: TrainCon
     ``cache_dir``: the table is kept there (``throughput-<key>.json``, keyed like the grid's runs by every
     variant's run key and the timing settings) and read back instead of timing again. The equal-compute copies'
     steps come from these ratios, so a profile that resumes in a later session must reuse the same measurement:
-    timing again would give slightly different steps, and new runs."""
+    timing again would give slightly different steps, and new runs. And an arm that another timing kept there
+    already measured beside the same baseline — same settings, the arm the same but for its learning rate, which
+    does not change what a step costs (``_timing_identity``) — is taken from that timing instead of timed again, so
+    notebooks that time the same arm use one measurement (one ratio, the same equal-compute runs); only the other
+    arms are timed, beside the baseline. ``timing`` names the interleaved timing each row comes from, and each
+    row's ``ratio`` is over the baseline of that timing."""
     check_int("steps", steps)
     check_int("warmup", warmup, low=0)
     check_int("repeats", repeats)
     factory = model_factory or _default_factory(data)
-    cached = None
-    if cache_dir is not None:
-        # a timing measures the implementation: keyed by this library version (or one whose timed step it runs
-        # unchanged, timing_version), never by an earlier one reviewed as training the same runs (results_version)
-        code = timing_version()
-        keys = [run_key(RunSpec(v, seed, data, train_config, factory), code) for v in variants]
-        settings = json.dumps({"runs": keys, "steps": steps, "warmup": warmup, "repeats": repeats,
-                               "threads": threads})
-        cached = Path(cache_dir) / f"throughput-{hashlib.sha256(settings.encode()).hexdigest()[:24]}.json"
-        if cached.exists():
-            return pd.read_json(cached, orient="table")
-    table = _time_interleaved(variants, data, train_config, steps, warmup, repeats, threads, factory, seed)
-    if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        scratch = cached.with_name(f".{cached.name}.tmp")
-        table.to_json(scratch, orient="table", index=False)
-        os.replace(scratch, cached)
-    return table
+    if cache_dir is None:
+        return _time_interleaved(variants, data, train_config, steps, warmup, repeats, threads, factory,
+                                 seed).assign(timing="this call")
+    # a timing measures the implementation: keyed by this library version (or one whose timed step it runs
+    # unchanged, timing_version), never by an earlier one reviewed as training the same runs (results_version)
+    code = timing_version()
+    keys = [run_key(RunSpec(v, seed, data, train_config, factory), code) for v in variants]
+    settings = {"steps": steps, "warmup": warmup, "repeats": repeats, "threads": threads}
+    digest = hashlib.sha256(json.dumps({"runs": keys, **settings}).encode()).hexdigest()[:24]
+    cached = Path(cache_dir) / f"throughput-{digest}.json"
+    identities = {v.name: _timing_identity(v, seed, data, train_config, factory, code) for v in variants}
+    if cached.exists():
+        if not _arms_index(cached).exists():  # a timing kept before arms were shared: index it now
+            _write_atomically(_arms_index(cached), json.dumps({"settings": settings, "arms": identities}))
+        return _with_timing(pd.read_json(cached, orient="table"), cached)
+    reused = _timed_elsewhere(Path(cache_dir), settings, [v.name for v in variants], identities)
+    baseline = variants[0].name
+    todo = [variants[0], *(v for v in variants[1:] if v.name not in reused)]
+    if len(todo) > 1 or len(reused) == 0:
+        reused[baseline] = _time_interleaved(todo, data, train_config, steps, warmup, repeats, threads, factory,
+                                             seed).assign(timing=cached.stem)
+    else:  # every arm was timed elsewhere: the baseline's rows from the timing that holds the first of them
+        source = reused[variants[1].name]["timing"].iloc[0]
+        reused[baseline] = reused.pop(f"{baseline} in {source}")
+    order = {v.name: i for i, v in enumerate(variants)}
+    table = pd.concat([rows for name, rows in reused.items() if name in order], ignore_index=True)
+    table = table.sort_values(["repeat", "variant"], key=lambda c: c.map(order) if c.name == "variant" else c,
+                              kind="stable", ignore_index=True)
+    _write_atomically(cached, table.to_json(orient="table", index=False))
+    _write_atomically(_arms_index(cached), json.dumps({"settings": settings, "arms": identities}))
+    return pd.read_json(cached, orient="table")  # as it reads back later, to the last digit (10 are kept)
+
+
+def _timing_identity(variant: Variant, seed: int, data, train_config: TrainConfig, factory, code: str) -> str:
+    """An arm as a timing sees it: its run key without the learning rate (``learning_rate``, ``min_lr``), which
+    changes what a step computes but not what it costs, so an arm timed after tuning serves the untuned arm."""
+    overrides = {k: v for k, v in variant.train_overrides.items() if k not in ("learning_rate", "min_lr")}
+    default = TrainConfig()
+    config = dataclasses.replace(train_config, learning_rate=default.learning_rate, min_lr=default.min_lr)
+    return run_key(RunSpec(dataclasses.replace(variant, train_overrides=overrides), seed, data, config, factory), code)
+
+
+def _arms_index(timing: Path) -> Path:
+    """The file beside a kept timing (``throughput-<key>.json``) that lists its settings and its arms' timing
+    identities: ``timed-arms-<key>.json``."""
+    return timing.with_name(f"timed-arms-{timing.stem.removeprefix('throughput-')}.json")
+
+
+def _with_timing(table: pd.DataFrame, timing: Path) -> pd.DataFrame:
+    """A kept table with its ``timing`` column (tables kept before the column existed came from one timing)."""
+    return table if "timing" in table else table.assign(timing=timing.stem)
+
+
+def _timed_elsewhere(cache_dir: Path, settings: dict, names: list[str], identities: dict[str, str]
+                     ) -> dict[str, pd.DataFrame]:
+    """The rows of each arm after the first (the baseline) that a kept timing with these settings measured beside
+    the same baseline, from the first such timing by file name; under ``"<baseline> in <timing>"``, the baseline's
+    rows of each timing used."""
+    baseline, found = names[0], {}
+    for index in sorted(cache_dir.glob("timed-arms-*.json")):
+        try:
+            meta = json.loads(index.read_text(encoding="utf-8"))
+            held = {identity: name for name, identity in meta["arms"].items()}
+        except (ValueError, KeyError, AttributeError) as error:
+            raise ValueError(f"{index} is not a timing index ({error!r}); delete it and its timing to time "
+                             "those arms again") from error
+        if meta["settings"] != settings or identities[baseline] not in held:
+            continue
+        wanted = {name: held[identities[name]] for name in names[1:]
+                  if name not in found and identities[name] in held}
+        if not wanted:
+            continue
+        timing = index.with_name(f"throughput-{index.name.removeprefix('timed-arms-')}")
+        table = _with_timing(pd.read_json(timing, orient="table"), timing)
+        for name, theirs in wanted.items():
+            found[name] = table[table["variant"] == theirs].assign(variant=name)
+        found[f"{baseline} in {timing.stem}"] = table[table["variant"] == held[identities[baseline]]].assign(
+            variant=baseline)
+    return found
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.tmp")
+    scratch.write_text(text, encoding="utf-8")
+    os.replace(scratch, path)
 
 
 def _time_interleaved(variants, data, train_config, steps, warmup, repeats, threads, factory, seed

@@ -76,6 +76,66 @@ def test_a_version_whose_timed_step_is_unchanged_reuses_the_earlier_versions_tim
         measure_throughput(arms, TASK, CFG, steps=2, warmup=1, repeats=1, cache_dir=tmp_path)
 
 
+def test_an_arm_another_timing_measured_beside_the_same_baseline_is_taken_from_it_not_timed_again(tmp_path,
+                                                                                                   monkeypatch):
+    from resonance_lib import compute
+
+    baseline, deep = Variant("baseline", SMALL), Variant("deep", dataclasses.replace(SMALL, n_layer=3))
+    wide = Variant("wide", dataclasses.replace(SMALL, n_embd=32))
+    timed = []
+    real = compute._time_interleaved
+    monkeypatch.setattr(compute, "_time_interleaved", lambda variants, *a: timed.append([v.name for v in variants])
+                        or real(variants, *a))
+    settings = dict(steps=2, warmup=1, repeats=2, cache_dir=tmp_path)
+    first = measure_throughput([baseline, deep, wide], TASK, CFG, **settings)
+    # a later request for some of its arms, one after tuning (another learning rate): served, nothing timed
+    tuned_deep = dataclasses.replace(deep, train_overrides={"learning_rate": 3e-3, "min_lr": 3e-4})
+    some = measure_throughput([baseline, tuned_deep], TASK, CFG, **settings)
+    assert timed == [["baseline", "deep", "wide"]]
+    served = first[first["variant"].isin(["baseline", "deep"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(some, served)
+    # a request with a new arm: only it is timed, beside the baseline; each ratio over its own timing's baseline
+    narrow = Variant("narrow", dataclasses.replace(SMALL, n_embd=8))
+    mixed = measure_throughput([baseline, wide, narrow], TASK, CFG, **settings)
+    assert timed[1:] == [["baseline", "narrow"]]
+    assert list(mixed["variant"]) == ["baseline", "wide", "narrow"] * 2
+    wide_rows = mixed[mixed["variant"] == "wide"]
+    assert wide_rows["ratio"].tolist() == first.loc[first["variant"] == "wide", "ratio"].tolist()
+    assert wide_rows["timing"].iloc[0] != mixed.loc[mixed["variant"] == "narrow", "timing"].iloc[0]
+    # kept as assembled: asked again, the same table, nothing timed
+    pd.testing.assert_frame_equal(mixed, measure_throughput([baseline, wide, narrow], TASK, CFG, **settings))
+    assert len(timed) == 2
+    # not served: another arm config, other settings, another baseline
+    measure_throughput([baseline, dataclasses.replace(deep, config=dataclasses.replace(SMALL, n_layer=4))], TASK,
+                       CFG, **settings)
+    measure_throughput([baseline, deep], TASK, CFG, **{**settings, "repeats": 1})
+    measure_throughput([Variant("baseline", dataclasses.replace(SMALL, n_head=4)), deep], TASK, CFG, **settings)
+    assert [t for t in timed[2:]] == [["baseline", "deep"]] * 3
+
+
+def test_a_timing_kept_before_arms_were_shared_is_indexed_when_read_and_then_shared(tmp_path, monkeypatch):
+    from resonance_lib import compute
+
+    baseline, deep = Variant("baseline", SMALL), Variant("deep", dataclasses.replace(SMALL, n_layer=3))
+    settings = dict(steps=2, warmup=1, repeats=1, cache_dir=tmp_path)
+    first = measure_throughput([baseline, deep], TASK, CFG, **settings)
+    for index in tmp_path.glob("timed-arms-*.json"):  # as a timing kept by an earlier version
+        index.unlink()
+    kept = next(tmp_path.glob("throughput-*.json"))
+    pd.read_json(kept, orient="table").drop(columns="timing").to_json(kept, orient="table", index=False)
+    monkeypatch.setattr(compute, "_time_interleaved", lambda *a: pytest.fail("timed again"))
+    with pytest.raises(pytest.fail.Exception, match="timed again"):  # not indexed: cannot be shared yet
+        measure_throughput([baseline, dataclasses.replace(deep, train_overrides={"learning_rate": 2e-3})], TASK,
+                           CFG, **settings)
+    pd.testing.assert_frame_equal(first, measure_throughput([baseline, deep], TASK, CFG, **settings))
+    shared = measure_throughput([baseline, dataclasses.replace(deep, train_overrides={"learning_rate": 2e-3})],
+                                TASK, CFG, **settings)
+    pd.testing.assert_frame_equal(shared, first)
+    next(tmp_path.glob("timed-arms-*.json")).write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="is not a timing index"):
+        measure_throughput([baseline, Variant("other", dataclasses.replace(SMALL, n_layer=1))], TASK, CFG, **settings)
+
+
 @pytest.mark.parametrize("version", sorted(TIMING_EQUIVALENT_CODE))
 def test_a_timing_is_shared_only_between_versions_reviewed_as_training_the_same_runs(version):
     assert results_version(version) == results_version(TIMING_EQUIVALENT_CODE[version])
