@@ -355,25 +355,28 @@ def test_halting_probe_reports_iterations_and_passes_at_every_eval():
     assert "mean_iterations" not in history  # no halting layer: no column
 
 
+def trained(config):
+    """A model of ``config`` from seed 0 and its history after six AdamW steps (lr 1e-2) on a copy task."""
+    from resonance_lib.data import SequenceReconstruction
+    from resonance_lib.train import TrainConfig, train
+
+    torch.manual_seed(0)
+    model = ResonanceLM(config)
+    history = train(model, SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy"),
+                    TrainConfig(max_iters=6, batch_size=4, eval_interval=3, eval_iters=1, warmup_iters=0,
+                                learning_rate=1e-2, device="cpu"))
+    return model, history
+
+
 @pytest.mark.parametrize("epsilon, one_pass", [(1.5, True), (2.0, True), (1.3, False), (0.9, False)])
 def test_a_halting_arm_that_halts_every_token_at_the_first_pass_trains_as_the_one_pass_arm_bit_for_bit(
         epsilon, one_pass):
     """What lets notebook 04 reuse iterated ×1's runs for such an ε instead of training it again; 1.3 (below
     1 + τ·ln 999 ≈ 1.35) lets early, nearly even attention run a second pass, and trains otherwise."""
     from resonance_lib.compute import halts_every_token_at_first_pass
-    from resonance_lib.data import SequenceReconstruction
-    from resonance_lib.train import TrainConfig, train
 
     config = ResonanceConfig(vocab_size=16, block_size=16, n_layer=2, n_head=2, n_embd=16, attention="halting",
                              halting_max_iters=4)
-    task = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy")
-
-    def trained(cfg):
-        torch.manual_seed(0)
-        model = ResonanceLM(cfg)
-        history = train(model, task, TrainConfig(max_iters=6, batch_size=4, eval_interval=3, eval_iters=1,
-                                                 warmup_iters=0, learning_rate=1e-2, device="cpu"))
-        return model, history
 
     reference, reference_history = trained(dataclasses.replace(config, halting_max_iters=1, halting_epsilon=1e-6))
     assert halts_every_token_at_first_pass(reference.config)
@@ -392,19 +395,7 @@ def test_one_pass_halting_attention_trains_as_the_baseline_to_rounding(max_iters
     """One pass with p = 1 is standard attention computed as (x + Attn(x)) − x: the baseline's function at rounding
     level, and its training stays there (what lets notebook 04 reuse the baseline's runs for iterated ×1); a
     second pass is another model."""
-    from resonance_lib.data import SequenceReconstruction
-    from resonance_lib.train import TrainConfig, train
-
     config = ResonanceConfig(vocab_size=16, block_size=16, n_layer=2, n_head=2, n_embd=16)
-    task = SequenceReconstruction(vocab_size=16, seq_len=8, mode="copy")
-
-    def trained(cfg):
-        torch.manual_seed(0)
-        model = ResonanceLM(cfg)
-        history = train(model, task, TrainConfig(max_iters=6, batch_size=4, eval_interval=3, eval_iters=1,
-                                                 warmup_iters=0, learning_rate=1e-2, device="cpu"))
-        return model, history
-
     baseline, baseline_history = trained(config)
     model, history = trained(dataclasses.replace(config, attention="halting", halting_max_iters=max_iters,
                                                  halting_epsilon=1e-6))
