@@ -36,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .checks import check_float, check_int
 from .components import ATTENTIONS
 from .equivalent_code import TIMING_EQUIVALENT_CODE
-from .experiments import RunSpec, Variant, code_version, run_key
+from .experiments import IMPLEMENTATION_FIELDS, RunSpec, Variant, code_version, run_key
 from .model import ResonanceConfig, ResonanceLM
 from .train import Callback, TrainConfig, train
 
@@ -138,11 +138,15 @@ def measure_throughput(variants: Sequence[Variant], data, train_config: TrainCon
 
 def _timing_identity(variant: Variant, seed: int, data, train_config: TrainConfig, factory, code: str) -> str:
     """An arm as a timing sees it: its run key without the learning rate (``learning_rate``, ``min_lr``), which
-    changes what a step computes but not what it costs, so an arm timed after tuning serves the untuned arm."""
+    changes what a step computes but not what it costs, so an arm timed after tuning serves the untuned arm; and
+    with the implementation fields the run key leaves out (fused, compiled or plain forms: one result, not one
+    speed)."""
     overrides = {k: v for k, v in variant.train_overrides.items() if k not in ("learning_rate", "min_lr")}
     default = TrainConfig()
     config = dataclasses.replace(train_config, learning_rate=default.learning_rate, min_lr=default.min_lr)
-    return run_key(RunSpec(dataclasses.replace(variant, train_overrides=overrides), seed, data, config, factory), code)
+    key = run_key(RunSpec(dataclasses.replace(variant, train_overrides=overrides), seed, data, config, factory), code)
+    how = {field: getattr(variant.config, field) for field in IMPLEMENTATION_FIELDS}
+    return hashlib.sha256(json.dumps({"run": key, "how": how}, sort_keys=True).encode()).hexdigest()
 
 
 def _arms_index(timing: Path) -> Path:

@@ -111,6 +111,12 @@ def test_an_arm_another_timing_measured_beside_the_same_baseline_is_taken_from_i
     measure_throughput([baseline, deep], TASK, CFG, **{**settings, "repeats": 1})
     measure_throughput([Variant("baseline", dataclasses.replace(SMALL, n_head=4)), deep], TASK, CFG, **settings)
     assert [t for t in timed[2:]] == [["baseline", "deep"]] * 3
+    # nor across implementations: the fused and plain forms of one function give one result, not one speed
+    halting = Variant("halting", dataclasses.replace(SMALL, attention="halting"))
+    measure_throughput([baseline, halting], TASK, CFG, **settings)
+    plain = dataclasses.replace(halting, config=dataclasses.replace(halting.config, halting_fused=False))
+    measure_throughput([baseline, plain, wide], TASK, CFG, **settings)
+    assert timed[5:] == [["baseline", "halting"], ["baseline", "halting"]]
 
 
 def test_a_timing_kept_before_arms_were_shared_is_indexed_when_read_and_then_shared(tmp_path, monkeypatch):
