@@ -41,6 +41,7 @@ from .model import ResonanceConfig, ResonanceLM
 from .train import Callback, TrainConfig, train
 
 SLOW = 0.8  # arms below this throughput ratio are also compared at equal compute
+DEFAULT_IMPLEMENTATION = {f.name: f.default for f in dataclasses.fields(ResonanceConfig) if f.name in IMPLEMENTATION_FIELDS}
 
 
 class _TimingDone(Exception):
@@ -91,7 +92,8 @@ def measure_throughput(variants: Sequence[Variant], data, train_config: TrainCon
     steps/s and tokens/s, and ``ratio``: the variant's median tokens/s over the baseline's (the first variant).
 
     ``cache_dir``: the table is kept there (``throughput-<key>.json``, keyed like the grid's runs by every
-    variant's run key and the timing settings) and read back instead of timing again. The equal-compute copies'
+    variant's run key and the timing settings, and by the arms' fused, compiled or plain forms where one departs
+    from the defaults) and read back instead of timing again. The equal-compute copies'
     steps come from these ratios, so a profile that resumes in a later session must reuse the same measurement:
     timing again would give slightly different steps, and new runs. And an arm that another timing kept there
     already measured beside the same baseline — same settings, the arm the same but for its learning rate, which
@@ -111,7 +113,12 @@ def measure_throughput(variants: Sequence[Variant], data, train_config: TrainCon
     code = timing_version()
     keys = [run_key(RunSpec(v, seed, data, train_config, factory), code) for v in variants]
     settings = {"steps": steps, "warmup": warmup, "repeats": repeats, "threads": threads}
-    digest = hashlib.sha256(json.dumps({"runs": keys, **settings}).encode()).hexdigest()[:24]
+    # run keys leave the implementation out (one result), a timing must not (not one speed); named only where an
+    # arm departs from the default forms, so timings kept before this was keyed keep their keys
+    how = [{field: getattr(v.config, field) for field in IMPLEMENTATION_FIELDS} for v in variants]
+    departs = any(h != DEFAULT_IMPLEMENTATION for h in how)
+    digest = hashlib.sha256(json.dumps({"runs": keys, **settings, **({"how": how} if departs else {})}).encode()
+                            ).hexdigest()[:24]
     cached = Path(cache_dir) / f"throughput-{digest}.json"
     identities = {v.name: _timing_identity(v, seed, data, train_config, factory, code) for v in variants}
     if cached.exists():

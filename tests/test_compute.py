@@ -117,6 +117,11 @@ def test_an_arm_another_timing_measured_beside_the_same_baseline_is_taken_from_i
     plain = dataclasses.replace(halting, config=dataclasses.replace(halting.config, halting_fused=False))
     measure_throughput([baseline, plain, wide], TASK, CFG, **settings)
     assert timed[5:] == [["baseline", "halting"], ["baseline", "halting"]]
+    # and the same request on the other forms is another key: a kept timing of the plain forms is not read back
+    fresh = {**settings, "cache_dir": tmp_path / "fresh"}
+    measure_throughput([baseline, plain], TASK, CFG, **fresh)
+    measure_throughput([baseline, halting], TASK, CFG, **fresh)
+    assert timed[7:] == [["baseline", "halting"], ["baseline", "halting"]]
 
 
 def test_a_timing_kept_before_arms_were_shared_is_indexed_when_read_and_then_shared(tmp_path, monkeypatch):
