@@ -157,7 +157,9 @@ mask_timing
 # usable parameters. Same batches, steps and seeds; training and inference tokens/s are measured in the
 # same runs. (WikiText-103, which the plan names, needs the network; this notebook runs offline.) Arms below
 # 0.8× the baseline's measured training throughput also train the steps that fit in the baseline's time
-# (`<arm>@compute`, equal compute). In the `full` profile (the baby GPT, 2000 steps, six seeds) every arm, baseline included, first gets the same
+# (`<arm>@compute`, equal compute). Each arm is timed once per profile: one that another notebook already timed
+# the same way (notebook 05 times the same parts at the same size) takes that measurement, and with it the same
+# equal-compute runs; only the others are timed here, beside the baseline. In the `full` profile (the baby GPT, 2000 steps, six seeds) every arm, baseline included, first gets the same
 # learning-rate sweep (×0.5, ×1, ×2 of the baseline's rate; an arm whose best rate is the largest or smallest it tried tries up to two more rates out; each arm's two best rates train again on two more tuning seeds, and the lowest mean wins) on a tuning seed that is never an evaluation seed
 # (`tuned_grid`), as in notebook 05; `quick` trains every arm at one rate.
 
